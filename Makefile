@@ -1,0 +1,52 @@
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+.DELETE_ON_ERROR:
+
+UV_VERSION := 0.13.9
+VENV       := .venv
+BIN        := $(VENV)/bin
+STAMP      := $(VENV)/.synced
+# uv manages .venv (not its own default) and never downloads a Python build.
+UV         := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv
+
+PYTEST_ARGS ?=
+
+.PHONY: env lock lint fmt test bench run clean
+
+env: $(STAMP)
+
+# Fresh machine: venv from python3, uv pinned inside it, then the locked sync.
+# --inexact keeps pip and uv themselves in the venv.
+$(STAMP): pyproject.toml uv.lock
+	test -x $(BIN)/python || python3 -m venv $(VENV)
+	$(BIN)/uv --version 2>/dev/null | grep -qx 'uv $(UV_VERSION)' \
+		|| $(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) sync --locked --inexact --all-groups
+	touch $@
+
+# Re-resolve uv.lock after editing dependencies in pyproject.toml.
+lock: $(STAMP)
+	$(UV) lock
+
+lint: env
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy src
+
+fmt: env
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: env
+	$(BIN)/python bench/run.py
+
+run: env
+	$(BIN)/idmint serve
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,98 @@
+"""idmint: mint short-lived signed user tokens and verify them strictly, offline or as a service."""
+
+from idmint.algorithms import ALGORITHMS, Algorithm
+from idmint.claims import ClaimsValidator, UserClaims
+from idmint.clock import Clock, FrozenClock, SystemClock
+from idmint.errors import (
+    AlgorithmMismatchError,
+    ClaimError,
+    ForbiddenHeaderError,
+    IdmintError,
+    InvalidAudienceError,
+    InvalidIssuerError,
+    InvalidKeyError,
+    InvalidLifetimeError,
+    InvalidSignatureError,
+    InvalidTokenTypeError,
+    KeyDecryptionError,
+    MalformedTokenError,
+    MissingClaimError,
+    NoActiveKeyError,
+    RetiredKeyError,
+    SigningKeyError,
+    TokenError,
+    TokenExpiredError,
+    TokenIssuedInFutureError,
+    TokenNotYetValidError,
+    TokenRevokedError,
+    TokenTooLargeError,
+    UnknownKeyError,
+    UnsecuredTokenError,
+    UnsupportedCriticalError,
+)
+from idmint.jwk import JWKSet, VerificationKey, import_jwk, thumbprint
+from idmint.jws import JWSLimits
+from idmint.keyring import KeyRing
+from idmint.keys import KeyState, MasterKey, SigningKey
+from idmint.tokens import (
+    LifetimeBounds,
+    MintedToken,
+    TokenMinter,
+    TokenVerifier,
+    VerifiedToken,
+    mint,
+    verify,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALGORITHMS",
+    "Algorithm",
+    "AlgorithmMismatchError",
+    "ClaimError",
+    "ClaimsValidator",
+    "Clock",
+    "ForbiddenHeaderError",
+    "FrozenClock",
+    "IdmintError",
+    "InvalidAudienceError",
+    "InvalidIssuerError",
+    "InvalidKeyError",
+    "InvalidLifetimeError",
+    "InvalidSignatureError",
+    "InvalidTokenTypeError",
+    "JWKSet",
+    "JWSLimits",
+    "KeyDecryptionError",
+    "KeyRing",
+    "KeyState",
+    "LifetimeBounds",
+    "MalformedTokenError",
+    "MasterKey",
+    "MintedToken",
+    "MissingClaimError",
+    "NoActiveKeyError",
+    "RetiredKeyError",
+    "SigningKey",
+    "SigningKeyError",
+    "SystemClock",
+    "TokenError",
+    "TokenExpiredError",
+    "TokenIssuedInFutureError",
+    "TokenMinter",
+    "TokenNotYetValidError",
+    "TokenRevokedError",
+    "TokenTooLargeError",
+    "TokenVerifier",
+    "UnknownKeyError",
+    "UnsecuredTokenError",
+    "UnsupportedCriticalError",
+    "UserClaims",
+    "VerificationKey",
+    "VerifiedToken",
+    "import_jwk",
+    "mint",
+    "thumbprint",
+    "verify",
+]

@@ -1,0 +1,174 @@
+"""The claims of an idmint user token, and their validation.
+
+| claim            | type            | meaning                                                  |
+|------------------|-----------------|----------------------------------------------------------|
+| ``iss``          | string          | the workspace's issuer URL; must equal exactly           |
+| ``aud``          | string or array | the workspace's API key; must contain the expected value |
+| ``sub``          | string          | the application's ``userId``                             |
+| ``organizationId`` | string        | the user's organization, when the minter gave one        |
+| ``email``        | string          | the user's email, when the minter gave one               |
+| ``isAdmin``      | boolean         | admin rights; only a minted token can grant them         |
+| ``iat``          | integer         | issued at, POSIX seconds                                 |
+| ``nbf``          | integer         | not before, POSIX seconds (equal to ``iat``)             |
+| ``exp``          | integer         | expires at, POSIX seconds; required                      |
+| ``jti``          | string          | 128 random bits, base64url: the token's id, for revocation |
+
+Validation is separate from signature verification and takes an injected clock and a leeway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from idmint.clock import Clock, SystemClock
+from idmint.errors import (
+    ClaimError,
+    InvalidAudienceError,
+    InvalidIssuerError,
+    MissingClaimError,
+    TokenExpiredError,
+    TokenIssuedInFutureError,
+    TokenNotYetValidError,
+)
+
+__all__ = ["DEFAULT_LEEWAY", "MAX_LEEWAY", "ClaimsValidator", "UserClaims"]
+
+DEFAULT_LEEWAY: Final = timedelta(seconds=30)
+MAX_LEEWAY: Final = timedelta(minutes=5)
+
+
+def _when(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class UserClaims:
+    """The validated claims of a user token."""
+
+    issuer: str
+    audience: str | tuple[str, ...]
+    subject: str
+    organization_id: str | None
+    email: str | None
+    is_admin: bool
+    issued_at: int | None
+    not_before: int | None
+    expires_at: int
+    jti: str | None
+    raw: Mapping[str, Any]
+
+    @property
+    def user_id(self) -> str:
+        """The application's ``userId`` (the ``sub`` claim)."""
+        return self.subject
+
+    @property
+    def expires(self) -> datetime:
+        return _when(self.expires_at)
+
+
+def _numeric(claims: Mapping[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    # bool is an int in Python; "exp": true is not a date.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ClaimError(f"The claim {name!r} must be a number of seconds.", claim=name)
+    return value
+
+
+def _optional_text(claims: Mapping[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ClaimError(f"The claim {name!r} must be a string.", claim=name)
+    return value
+
+
+class ClaimsValidator:
+    """Checks the claims of a verified token against an issuer, an audience and the clock.
+
+    :param issuer: the exact ``iss`` to require.
+    :param audience: the value that ``aud`` must be or contain.
+    :param clock: the source of "now".
+    :param leeway: tolerated clock skew, 0 to 5 minutes (default 30 s).
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        clock: Clock | None = None,
+        leeway: float | timedelta = DEFAULT_LEEWAY,
+    ) -> None:
+        seconds = leeway.total_seconds() if isinstance(leeway, timedelta) else float(leeway)
+        if not 0 <= seconds <= MAX_LEEWAY.total_seconds():
+            raise ValueError("The leeway must lie between 0 seconds and 5 minutes.")
+        self.issuer = issuer
+        self.audience = audience
+        self.clock = clock or SystemClock()
+        self.leeway = seconds
+
+    def validate(self, claims: Mapping[str, Any]) -> UserClaims:
+        """Validate and type the claims.
+
+        :raises ClaimError: a subclass naming the claim: missing, expired (with
+            ``expired_at``), not yet valid, issued in the future, wrong audience or issuer.
+        """
+        now = self.clock.now()
+        exp = _numeric(claims, "exp")
+        if exp is None:
+            raise MissingClaimError(claim="exp")
+        if now >= exp + self.leeway:
+            raise TokenExpiredError(expired_at=_when(exp))
+        nbf = _numeric(claims, "nbf")
+        if nbf is not None and nbf > now + self.leeway:
+            raise TokenNotYetValidError(not_before=_when(nbf))
+        iat = _numeric(claims, "iat")
+        if iat is not None and iat > now + self.leeway:
+            raise TokenIssuedInFutureError(issued_at=_when(iat))
+
+        iss = claims.get("iss")
+        if iss is None:
+            raise MissingClaimError(claim="iss")
+        if iss != self.issuer:  # exact comparison: no normalisation, no prefix match
+            raise InvalidIssuerError()
+        aud = claims.get("aud")
+        if aud is None:
+            raise MissingClaimError(claim="aud")
+        if isinstance(aud, str):
+            audience: str | tuple[str, ...] = aud
+            matches = aud == self.audience
+        elif isinstance(aud, list) and all(isinstance(item, str) for item in aud):
+            audience = tuple(aud)
+            matches = self.audience in audience
+        else:
+            raise ClaimError(
+                "The claim 'aud' must be a string or an array of strings.", claim="aud"
+            )
+        if not matches:
+            raise InvalidAudienceError()
+        sub = claims.get("sub")
+        if sub is None:
+            raise MissingClaimError(claim="sub")
+        if not isinstance(sub, str) or not sub:
+            raise ClaimError("The claim 'sub' must be a non-empty string.", claim="sub")
+        is_admin = claims.get("isAdmin", False)
+        if not isinstance(is_admin, bool):
+            raise ClaimError("The claim 'isAdmin' must be a boolean.", claim="isAdmin")
+        return UserClaims(
+            issuer=iss,
+            audience=audience,
+            subject=sub,
+            organization_id=_optional_text(claims, "organizationId"),
+            email=_optional_text(claims, "email"),
+            is_admin=is_admin,
+            issued_at=None if iat is None else int(iat),
+            not_before=None if nbf is None else int(nbf),
+            expires_at=int(exp),
+            jti=_optional_text(claims, "jti"),
+            raw=claims,
+        )
