@@ -4,7 +4,7 @@ Every error carries a stable snake_case ``code`` (a public contract: codes are n
 an HTTP status and the gRPC-style status word that the wire envelope uses.  Context travels as
 attributes (``claim``, ``kid``, ``expired_at``), never only inside the message.
 
-    IdmintError
+    IdmintError                           internal
     ├── TokenError                        token_invalid
     │   ├── MalformedTokenError           token_malformed
     │   ├── TokenTooLargeError            token_too_large

@@ -60,8 +60,9 @@ class VerificationKey:
 class KeyResolver(Protocol):
     """Finds the verification key for a token's ``kid``."""
 
-    def resolve(self, kid: str) -> VerificationKey:
-        """The key, or :class:`UnknownKeyError` / :class:`RetiredKeyError`."""
+    def resolve(self, kid: str | None) -> VerificationKey:
+        """The key for ``kid`` (``None`` when the token names none), or raise
+        :class:`UnknownKeyError` / :class:`RetiredKeyError`."""
         ...
 
 
@@ -237,7 +238,12 @@ class JWKSet:
         """The public JWK set document."""
         return {"keys": [key.to_jwk() for key in self._keys.values()]}
 
-    def resolve(self, kid: str) -> VerificationKey:
+    def resolve(self, kid: str | None) -> VerificationKey:
+        """The key named ``kid``; a token without kid resolves only in a one-key set."""
+        if kid is None:
+            if len(self._keys) == 1:
+                return next(iter(self._keys.values()))
+            raise UnknownKeyError("The token names no key (no 'kid' header).", kid=None)
         try:
             return self._keys[kid]
         except KeyError:

@@ -125,8 +125,8 @@ def _parse_header(segment: str) -> Mapping[str, Any]:
     if typ is not None and (not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYPES):
         raise InvalidTokenTypeError(f"The token's typ {typ!r} is not JWT.")
     kid = header.get("kid")
-    if not isinstance(kid, str):
-        raise UnknownKeyError("The token names no key (no 'kid' header).", kid=kid)
+    if kid is not None and not isinstance(kid, str):
+        raise UnknownKeyError("The token's kid is not a string.", kid=kid)
     return MappingProxyType(header)
 
 
@@ -158,7 +158,7 @@ def verify_compact(
     if len(payload_segment) > limits.payload:
         raise TokenTooLargeError(part="payload", limit=limits.payload)
     header = _parse_header(header_segment)
-    key = keys.resolve(header["kid"])
+    key = keys.resolve(header.get("kid"))
     if header["alg"] != key.alg.name:
         raise AlgorithmMismatchError(alg=header["alg"], expected=key.alg.name)
     payload = _decode_segment(payload_segment, "payload")

@@ -60,12 +60,14 @@ class KeyRing:
     def retired_kids(self) -> frozenset[str]:
         return self._retired
 
-    def resolve(self, kid: str) -> VerificationKey:
-        """The verification key for ``kid`` if it is published.
+    def resolve(self, kid: str | None) -> VerificationKey:
+        """The verification key for ``kid`` if it is published (idmint tokens always name one).
 
         :raises RetiredKeyError: when ``kid`` belonged to a retired key.
         :raises UnknownKeyError: when it never belonged to this ring.
         """
+        if kid is None:
+            raise UnknownKeyError("The token names no key (no 'kid' header).", kid=None)
         key = self._published.get(kid)
         if key is not None:
             return key.public
