@@ -28,7 +28,33 @@ attributes (``claim``, ``kid``, ``expired_at``), never only inside the message.
     │   ├── InvalidKeyError               key_invalid
     │   ├── NoActiveKeyError              key_no_active
     │   └── KeyDecryptionError            key_decryption_failed
-    └── InvalidLifetimeError              lifetime_out_of_bounds
+    ├── InvalidLifetimeError              lifetime_out_of_bounds
+    ├── InvalidArgumentError              invalid_argument
+    │   ├── InvalidEmailError             invalid_email
+    │   ├── RequestTooLargeError          request_too_large
+    │   └── UnsupportedMediaTypeError     unsupported_media_type
+    ├── CredentialError                   credentials_invalid
+    │   ├── CredentialsMissingError       credentials_missing
+    │   ├── ApiKeyNotFoundError           api_key_not_found
+    │   ├── AuthTokenNotFoundError        auth_token_not_found
+    │   ├── AuthTokenRevokedError         auth_token_revoked
+    │   ├── AuthTokenExpiredError         auth_token_expired
+    │   ├── AuthTokenWrongWorkspaceError  auth_token_wrong_workspace
+    │   └── AdminRequiredError            admin_required
+    ├── NotFoundError                     not_found
+    │   ├── UserNotFoundError             user_not_found
+    │   └── WorkspaceNotFoundError        workspace_not_found
+    ├── ConflictError                     conflict
+    │   ├── WorkspaceExistsError          workspace_exists
+    │   └── UserExistsError               user_exists
+    ├── IdentifyError                     identify_failed
+    │   ├── JwtRequiredError              jwt_required
+    │   └── IdentityMismatchError         identity_mismatch
+    │       ├── UserMismatchError         user_mismatch
+    │       ├── OrganizationMismatchError organization_mismatch
+    │       └── EmailMismatchError        email_mismatch
+    ├── MethodNotAllowedError             method_not_allowed
+    └── UnavailableError                  unavailable
 """
 
 from __future__ import annotations
@@ -37,20 +63,39 @@ from datetime import datetime
 from typing import ClassVar
 
 __all__ = [
+    "AdminRequiredError",
     "AlgorithmMismatchError",
+    "ApiKeyNotFoundError",
+    "AuthTokenExpiredError",
+    "AuthTokenNotFoundError",
+    "AuthTokenRevokedError",
+    "AuthTokenWrongWorkspaceError",
     "ClaimError",
+    "ConflictError",
+    "CredentialError",
+    "CredentialsMissingError",
+    "EmailMismatchError",
     "ForbiddenHeaderError",
+    "IdentifyError",
+    "IdentityMismatchError",
     "IdmintError",
+    "InvalidArgumentError",
     "InvalidAudienceError",
+    "InvalidEmailError",
     "InvalidIssuerError",
     "InvalidKeyError",
     "InvalidLifetimeError",
     "InvalidSignatureError",
     "InvalidTokenTypeError",
+    "JwtRequiredError",
     "KeyDecryptionError",
     "MalformedTokenError",
+    "MethodNotAllowedError",
     "MissingClaimError",
     "NoActiveKeyError",
+    "NotFoundError",
+    "OrganizationMismatchError",
+    "RequestTooLargeError",
     "RetiredKeyError",
     "SigningKeyError",
     "TokenError",
@@ -59,9 +104,16 @@ __all__ = [
     "TokenNotYetValidError",
     "TokenRevokedError",
     "TokenTooLargeError",
+    "UnavailableError",
     "UnknownKeyError",
     "UnsecuredTokenError",
     "UnsupportedCriticalError",
+    "UnsupportedMediaTypeError",
+    "UserExistsError",
+    "UserMismatchError",
+    "UserNotFoundError",
+    "WorkspaceExistsError",
+    "WorkspaceNotFoundError",
     "error_classes",
 ]
 
@@ -285,6 +337,231 @@ class InvalidLifetimeError(IdmintError):
     code = "lifetime_out_of_bounds"
     http_status = 400
     status = "INVALID_ARGUMENT"
+
+
+class InvalidArgumentError(IdmintError):
+    """Raised when a request is malformed or a field is missing, empty or of the wrong type."""
+
+    code = "invalid_argument"
+    http_status = 400
+    status = "INVALID_ARGUMENT"
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+    def to_dict(self) -> dict[str, object]:
+        body = super().to_dict()
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+class InvalidEmailError(InvalidArgumentError):
+    """Raised when an email address is not a plausible address."""
+
+    code = "invalid_email"
+
+
+class RequestTooLargeError(InvalidArgumentError):
+    """Raised when a request body exceeds the configured size."""
+
+    code = "request_too_large"
+    http_status = 413
+
+
+class UnsupportedMediaTypeError(InvalidArgumentError):
+    """Raised when a request body is not JSON."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class CredentialError(IdmintError):
+    """Raised when the credentials of a request are not valid."""
+
+    code = "credentials_invalid"
+    http_status = 401
+    status = "UNAUTHENTICATED"
+
+
+class CredentialsMissingError(CredentialError):
+    """Raised when a request that needs credentials carries none."""
+
+    code = "credentials_missing"
+
+
+class ApiKeyNotFoundError(CredentialError):
+    """Raised when an API key names no workspace."""
+
+    code = "api_key_not_found"
+    http_status = 400
+    status = "INVALID_ARGUMENT"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "API key not found.")
+
+
+class AuthTokenNotFoundError(CredentialError):
+    """Raised when an auth token is unknown."""
+
+    code = "auth_token_not_found"
+    http_status = 400
+    status = "INVALID_ARGUMENT"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "Auth token not found.")
+
+
+class AuthTokenRevokedError(CredentialError):
+    """Raised when an auth token has been revoked."""
+
+    code = "auth_token_revoked"
+    http_status = 403
+    status = "PERMISSION_DENIED"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "Auth token has been revoked.")
+
+
+class AuthTokenExpiredError(CredentialError):
+    """Raised when an auth token is past its expiry."""
+
+    code = "auth_token_expired"
+    http_status = 403
+    status = "PERMISSION_DENIED"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "Auth token has expired.")
+
+
+class AuthTokenWrongWorkspaceError(CredentialError):
+    """Raised when an auth token belongs to another workspace than the API key names."""
+
+    code = "auth_token_wrong_workspace"
+    http_status = 403
+    status = "PERMISSION_DENIED"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "Auth token does not belong to this API key's workspace.")
+
+
+class AdminRequiredError(CredentialError):
+    """Raised when an operation needs the admin credential or another workspace's token."""
+
+    code = "admin_required"
+    http_status = 403
+    status = "PERMISSION_DENIED"
+
+
+class NotFoundError(IdmintError):
+    """Raised when a route or a record does not exist."""
+
+    code = "not_found"
+    http_status = 404
+    status = "NOT_FOUND"
+
+
+class UserNotFoundError(NotFoundError):
+    """Raised when no user of the workspace has the given userId or email."""
+
+    code = "user_not_found"
+
+
+class WorkspaceNotFoundError(NotFoundError):
+    """Raised when no workspace exists where one is needed."""
+
+    code = "workspace_not_found"
+
+
+class ConflictError(IdmintError):
+    """Raised when a record to create already exists."""
+
+    code = "conflict"
+    http_status = 409
+    status = "FAILED_PRECONDITION"
+
+
+class WorkspaceExistsError(ConflictError):
+    """Raised when initialising a data directory that already holds a workspace."""
+
+    code = "workspace_exists"
+
+
+class UserExistsError(ConflictError):
+    """Raised when creating a user whose userId or email is taken in the workspace."""
+
+    code = "user_exists"
+
+
+class IdentifyError(IdmintError):
+    """Raised when identify refuses a user."""
+
+    code = "identify_failed"
+    http_status = 403
+    status = "PERMISSION_DENIED"
+
+
+class JwtRequiredError(IdentifyError):
+    """Raised when identify has no token but the workspace requires one."""
+
+    code = "jwt_required"
+    http_status = 401
+    status = "UNAUTHENTICATED"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "This workspace requires a JWT: pass authToken to identify().")
+
+
+class IdentityMismatchError(IdentifyError):
+    """Raised when the user that identify names differs from the token's."""
+
+    code = "identity_mismatch"
+    field_name: ClassVar[str] = ""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.field = self.field_name
+        super().__init__(message or f"{self.field_name} does not match the token.")
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "field": self.field}
+
+
+class UserMismatchError(IdentityMismatchError):
+    """Raised when identify's userId is not the token's subject."""
+
+    code = "user_mismatch"
+    field_name = "userId"
+
+
+class OrganizationMismatchError(IdentityMismatchError):
+    """Raised when identify's organizationId is not the token's."""
+
+    code = "organization_mismatch"
+    field_name = "organizationId"
+
+
+class EmailMismatchError(IdentityMismatchError):
+    """Raised when identify's email is not the token's."""
+
+    code = "email_mismatch"
+    field_name = "email"
+
+
+class MethodNotAllowedError(IdmintError):
+    """Raised when a route does not take the request's method."""
+
+    code = "method_not_allowed"
+    http_status = 405
+    status = "INVALID_ARGUMENT"
+
+
+class UnavailableError(IdmintError):
+    """Raised when the store cannot be reached."""
+
+    code = "unavailable"
+    http_status = 503
+    status = "UNAVAILABLE"
 
 
 def error_classes() -> list[type[IdmintError]]:

@@ -1,0 +1,114 @@
+"""The one typed settings object, read from ``IDMINT_*`` environment variables.
+
+It is built once and passed into :func:`idmint.api.create_app` and the service; nothing in
+idmint reads the environment anywhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from idmint.algorithms import ALGORITHMS
+
+__all__ = ["Settings"]
+
+_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "admin", "password", "test", "example"}
+
+
+class Settings(BaseSettings):
+    """idmint's configuration. Every field is an environment variable ``IDMINT_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="IDMINT_", extra="ignore", frozen=True)
+
+    environment: Literal["development", "production"] = Field(
+        "development",
+        description="'production' refuses weak or placeholder secrets and a non-HTTPS public URL.",
+    )
+    data_dir: Path = Field(
+        Path(".idmint"),
+        description="Directory for the embedded SQLite database and the generated master key file.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the store, e.g. postgresql+psycopg://user@host/db. "
+        "Default: SQLite at <data_dir>/idmint.db.",
+    )
+    master_key: SecretStr | None = Field(
+        None,
+        description="Base64url 32-byte key that seals private signing keys at rest. "
+        "Default: generated once into <data_dir>/master.key (mode 0600).",
+    )
+    admin_token: SecretStr | None = Field(
+        None,
+        description="Admin credential for the admin API across all workspaces (Bearer). "
+        "Unset: only workspace auth tokens reach the admin API, each for its own workspace.",
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="The externally visible base URL; workspace issuers are <public_url>/w/<apiKey>.",
+    )
+    host: str = Field("127.0.0.1", description="Address `idmint serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `idmint serve` listens on.")
+    workers: int = Field(1, ge=1, le=64, description="Worker processes for `idmint serve`.")
+    signing_algorithm: str = Field(
+        "ES256",
+        description="Algorithm of new workspaces' signing keys (ES256, EdDSA, RS256, PS256, ...).",
+    )
+    leeway_seconds: int = Field(
+        30, ge=0, le=300, description="Clock skew tolerated on exp, nbf and iat (0 to 300 s)."
+    )
+    jwks_max_age_seconds: int = Field(
+        300,
+        ge=0,
+        le=86400,
+        description="Cache-Control max-age of the JWKS and discovery documents.",
+    )
+    credential_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="How long an instance may reuse a checked credential or key ring before "
+        "re-reading the store (revocations on the same instance take effect at once).",
+    )
+    max_body_bytes: int = Field(
+        65536, ge=1024, le=10_485_760, description="Largest accepted request body, in bytes."
+    )
+
+    @field_validator("signing_algorithm")
+    @classmethod
+    def _known_algorithm(cls, value: str) -> str:
+        if value not in ALGORITHMS:
+            raise ValueError(f"unsupported signing algorithm {value!r}")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("public_url must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> Settings:
+        if self.environment != "production":
+            return self
+        if self.admin_token is not None:
+            token = self.admin_token.get_secret_value()
+            if token.lower() in _PLACEHOLDERS or len(token) < 32:
+                raise ValueError("admin_token must be at least 32 random characters in production")
+        if not self.public_url.startswith("https://"):
+            raise ValueError("public_url must be https:// in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The store URL, defaulting to SQLite in the data directory."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'idmint.db').resolve()}"
+
+    def issuer_for(self, api_key: str) -> str:
+        """The issuer URL (``iss``) of a workspace's tokens."""
+        return f"{self.public_url}/w/{api_key}"

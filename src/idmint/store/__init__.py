@@ -1,0 +1,334 @@
+"""The store: one interface over SQLAlchemy 2, SQLite by default, PostgreSQL by URL.
+
+The service layer talks only to :class:`Store`; no SQL appears above this package.  Every
+method is one short transaction.  Schema changes are Alembic migrations, applied by
+:meth:`Store.migrate` (``idmint init`` and ``idmint serve`` run it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, delete, event, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import sessionmaker
+
+from idmint.errors import UnavailableError, UserExistsError
+from idmint.store.models import (
+    AuditEvent,
+    AuthToken,
+    Base,
+    Organization,
+    Revocation,
+    Session,
+    SigningKeyRow,
+    User,
+    Workspace,
+)
+
+__all__ = [
+    "AuditEvent",
+    "AuthToken",
+    "Base",
+    "Organization",
+    "Revocation",
+    "Session",
+    "SigningKeyRow",
+    "Store",
+    "User",
+    "Workspace",
+]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers proceed during a write; busy_timeout waits instead of failing at once.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Store:
+    """idmint's persistent state.
+
+    :param engine: a SQLAlchemy engine (SQLite or PostgreSQL).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str, *, schema: str | None = None) -> Store:
+        """Connect to the store at ``url``.
+
+        :param schema: PostgreSQL only: the schema to use (created if missing), so that
+            separate deployments or test runs can share one database without colliding.
+        """
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        elif schema is not None:
+            kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
+        engine = create_engine(url, **kwargs)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        elif schema is not None:
+            with engine.begin() as connection:
+                connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        return cls(engine)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration."""
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[OrmSession]:
+        """One transaction; store failures surface as :class:`UnavailableError`."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except OperationalError as exc:
+            raise UnavailableError("The store is unavailable.") from exc
+
+    def add(self, *rows: Base) -> None:
+        """Insert rows in one transaction."""
+        with self.session() as session:
+            session.add_all(rows)
+
+    # --- workspaces ---------------------------------------------------------------------------
+
+    def workspace_by_api_key(self, api_key: str) -> Workspace | None:
+        with self.session() as session:
+            return session.scalar(select(Workspace).where(Workspace.api_key == api_key))
+
+    def workspaces(self) -> Sequence[Workspace]:
+        with self.session() as session:
+            return session.scalars(select(Workspace).order_by(Workspace.created_at)).all()
+
+    def update_workspace(self, workspace_id: str, **values: Any) -> Workspace:
+        with self.session() as session:
+            session.execute(update(Workspace).where(Workspace.id == workspace_id).values(**values))
+            row = session.get(Workspace, workspace_id)
+            assert row is not None  # noqa: S101 - callers pass ids they just read
+            return row
+
+    # --- auth tokens ----------------------------------------------------------------------------
+
+    def auth_token_by_hash(self, secret_hash: str) -> AuthToken | None:
+        with self.session() as session:
+            return session.scalar(select(AuthToken).where(AuthToken.secret_hash == secret_hash))
+
+    def auth_tokens(self, workspace_id: str) -> Sequence[AuthToken]:
+        with self.session() as session:
+            query = select(AuthToken).where(AuthToken.workspace_id == workspace_id)
+            return session.scalars(query.order_by(AuthToken.created_at)).all()
+
+    def revoke_auth_token(self, workspace_id: str, token_id: str, at: float) -> AuthToken | None:
+        """Mark a token revoked (idempotent: the first revocation time stays)."""
+        with self.session() as session:
+            row = session.get(AuthToken, token_id)
+            if row is None or row.workspace_id != workspace_id:
+                return None
+            if row.revoked_at is None:
+                row.revoked_at = at
+            return row
+
+    def touch_auth_tokens(self, last_used: dict[str, float]) -> None:
+        """Record last-used times, in one transaction for many tokens."""
+        if not last_used:
+            return
+        with self.session() as session:
+            for token_id, at in last_used.items():
+                session.execute(
+                    update(AuthToken).where(AuthToken.id == token_id).values(last_used_at=at)
+                )
+
+    # --- users ------------------------------------------------------------------------------
+
+    def user(self, workspace_id: str, user_id: str) -> User | None:
+        with self.session() as session:
+            return session.get(User, (workspace_id, user_id))
+
+    def user_by_email(self, workspace_id: str, email: str) -> User | None:
+        """The user with this email (compared case-insensitively)."""
+        with self.session() as session:
+            query = select(User).where(
+                User.workspace_id == workspace_id, func.lower(User.email) == email.lower()
+            )
+            return session.scalars(query.order_by(User.created_at).limit(1)).first()
+
+    def users(
+        self, workspace_id: str, *, limit: int = 100, after: str | None = None
+    ) -> Sequence[User]:
+        """Users ordered by userId, ``limit`` at a time, starting after ``after``."""
+        with self.session() as session:
+            query = select(User).where(User.workspace_id == workspace_id)
+            if after is not None:
+                query = query.where(User.user_id > after)
+            return session.scalars(query.order_by(User.user_id).limit(limit)).all()
+
+    def create_user(self, user: User) -> User:
+        """Insert a new user.
+
+        :raises UserExistsError: when the userId is taken in the workspace.
+        """
+        try:
+            with self.session() as session:
+                self._ensure_organization(
+                    session, user.workspace_id, user.organization_id, user.created_at
+                )
+                session.add(user)
+        except IntegrityError as exc:
+            raise UserExistsError(f"User {user.user_id!r} already exists.") from exc
+        return user
+
+    def upsert_user(
+        self, workspace_id: str, user_id: str, values: dict[str, Any], now: float
+    ) -> None:
+        """Create the user or update the given fields, atomically (no read-then-write race)."""
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        row = {
+            "workspace_id": workspace_id,
+            "user_id": user_id,
+            "profile": {},
+            "is_admin": False,
+            "created_at": now,
+            "updated_at": now,
+            **values,
+        }
+        statement = insert(User).values(**row)
+        statement = statement.on_conflict_do_update(
+            index_elements=[User.workspace_id, User.user_id],
+            set_={**values, "updated_at": now},
+        )
+        with self.session() as session:
+            self._ensure_organization(session, workspace_id, values.get("organization_id"), now)
+            session.execute(statement)
+
+    def delete_user(self, workspace_id: str, user_id: str) -> bool:
+        with self.session() as session:
+            result = session.execute(
+                delete(User).where(User.workspace_id == workspace_id, User.user_id == user_id)
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    def _ensure_organization(
+        self, session: OrmSession, workspace_id: str, organization_id: str | None, now: float
+    ) -> None:
+        if organization_id is None:
+            return
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        session.execute(
+            insert(Organization)
+            .values(workspace_id=workspace_id, organization_id=organization_id, created_at=now)
+            .on_conflict_do_nothing()
+        )
+
+    # --- signing keys -------------------------------------------------------------------------
+
+    def signing_keys(self, workspace_id: str) -> Sequence[SigningKeyRow]:
+        with self.session() as session:
+            query = select(SigningKeyRow).where(SigningKeyRow.workspace_id == workspace_id)
+            return session.scalars(query.order_by(SigningKeyRow.created_at)).all()
+
+    def update_signing_key(self, workspace_id: str, kid: str, **values: Any) -> None:
+        with self.session() as session:
+            session.execute(
+                update(SigningKeyRow)
+                .where(SigningKeyRow.workspace_id == workspace_id, SigningKeyRow.kid == kid)
+                .values(**values)
+            )
+
+    # --- revocations and sessions -------------------------------------------------------------
+
+    def revocations(self, workspace_id: str, now: float) -> Sequence[Revocation]:
+        """The denylist entries that can still matter (their tokens have not all expired)."""
+        with self.session() as session:
+            query = select(Revocation).where(
+                Revocation.workspace_id == workspace_id, Revocation.expires_at > now
+            )
+            return session.scalars(query.order_by(Revocation.id)).all()
+
+    def purge_revocations(self, now: float) -> int:
+        """Drop denylist entries whose tokens have all expired; returns how many."""
+        with self.session() as session:
+            result = session.execute(delete(Revocation).where(Revocation.expires_at <= now))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def end_sessions(
+        self,
+        workspace_id: str,
+        at: float,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        jti: str | None = None,
+    ) -> int:
+        """End open sessions matching any given criterion; returns how many."""
+        criteria = []
+        if session_id is not None:
+            criteria.append(Session.id == session_id)
+        if user_id is not None:
+            criteria.append(Session.user_id == user_id)
+        if jti is not None:
+            criteria.append(Session.jti == jti)
+        if not criteria:
+            return 0
+        with self.session() as session:
+            result = session.execute(
+                update(Session)
+                .where(
+                    Session.workspace_id == workspace_id, Session.ended_at.is_(None), or_(*criteria)
+                )
+                .values(ended_at=at)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def session_record(self, session_id: str) -> Session | None:
+        with self.session() as session:
+            return session.get(Session, session_id)
+
+    # --- audit ----------------------------------------------------------------------------------
+
+    def audit_events(
+        self,
+        workspace_id: str | None,
+        *,
+        limit: int = 100,
+        before_id: int | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
+    ) -> Sequence[AuditEvent]:
+        """Audit events, newest first, ``limit`` at a time, older than ``before_id``."""
+        with self.session() as session:
+            query = select(AuditEvent)
+            if workspace_id is not None:
+                query = query.where(AuditEvent.workspace_id == workspace_id)
+            if before_id is not None:
+                query = query.where(AuditEvent.id < before_id)
+            if action is not None:
+                query = query.where(AuditEvent.action == action)
+            if outcome is not None:
+                query = query.where(AuditEvent.outcome == outcome)
+            return session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)).all()

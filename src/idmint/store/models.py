@@ -1,0 +1,168 @@
+"""The store's tables (SQLAlchemy 2 declarative models); Alembic migrations create them.
+
+Times are POSIX seconds (floats) from the injected clock, so the store never asks the database
+for "now" and tests stay deterministic.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "AuditEvent",
+    "AuthToken",
+    "Base",
+    "Organization",
+    "Revocation",
+    "Session",
+    "SigningKeyRow",
+    "User",
+    "Workspace",
+]
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Workspace(Base):
+    """A tenant. Its public id is its API key."""
+
+    __tablename__ = "workspaces"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    api_key: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    require_jwt: Mapped[bool] = mapped_column(Boolean, default=True)
+    token_ttl_seconds: Mapped[int] = mapped_column(Integer, default=172_800)
+    min_ttl_seconds: Mapped[int] = mapped_column(Integer, default=1)
+    max_ttl_seconds: Mapped[int] = mapped_column(Integer, default=604_800)
+    auto_create_users: Mapped[bool] = mapped_column(Boolean, default=True)
+    allowed_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class AuthToken(Base):
+    """A secret credential of a workspace, stored only as its SHA-256."""
+
+    __tablename__ = "auth_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[float] = mapped_column(Float)
+    last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (Index("ix_auth_tokens_workspace", "workspace_id"),)
+
+
+class Organization(Base):
+    """An organization that users of a workspace belong to."""
+
+    __tablename__ = "organizations"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    organization_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class User(Base):
+    """A user of a workspace, keyed by the application's userId."""
+
+    __tablename__ = "users"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    organization_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    name: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    photo_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_users_email", "workspace_id", "email"),)
+
+
+class SigningKeyRow(Base):
+    """A workspace signing key; the private part only sealed under the master key."""
+
+    __tablename__ = "signing_keys"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    kid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    sealed_private_key: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    activated_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    retiring_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    retired_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Revocation(Base):
+    """A denylist entry: one token by jti, or a user's or organization's tokens issued before T."""
+
+    __tablename__ = "revocations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(256))
+    issued_before: Mapped[float | None] = mapped_column(Float, nullable=True)
+    expires_at: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(String(256), nullable=True)
+
+    __table_args__ = (Index("ix_revocations_lookup", "workspace_id", "kind", "value"),)
+
+
+class Session(Base):
+    """What a successful identify creates; it ends at the token's exp or earlier."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(256))
+    jti: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    verified: Mapped[bool] = mapped_column(Boolean)
+    is_admin: Mapped[bool] = mapped_column(Boolean)
+    expires_at: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (Index("ix_sessions_user", "workspace_id", "user_id"),)
+
+
+class AuditEvent(Base):
+    """Who did what, when, with which outcome and reason code; never a secret or a token."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    at: Mapped[float] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    subject: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_audit_workspace_at", "workspace_id", "at"),)
