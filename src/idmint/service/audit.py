@@ -1,0 +1,81 @@
+"""The audit log: every mint, identify failure, credential change and revocation.
+
+Events are buffered in memory and written in batches (by :meth:`AuditLog.flush`, which the
+server calls from a background task and at shutdown), so the hot paths never wait on a write.
+An event never holds a secret or a whole token: at most a token's ``jti`` and a key's ``kid``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from idmint.clock import Clock
+from idmint.store import AuditEvent, Store
+
+__all__ = ["AuditLog"]
+
+_FORBIDDEN_DETAIL_KEYS = frozenset({"token", "authToken", "secret", "password", "master_key"})
+
+
+class AuditLog:
+    """Buffers audit events and writes them to the store in batches.
+
+    :param batch_size: a buffer this full is written at once by the recording call.
+    """
+
+    def __init__(self, store: Store, clock: Clock, *, batch_size: int = 500) -> None:
+        self._store = store
+        self._clock = clock
+        self._batch_size = batch_size
+        self._pending: list[AuditEvent] = []
+        self._last_used: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def record(
+        self,
+        action: str,
+        *,
+        workspace_id: str | None,
+        actor: str,
+        outcome: str = "success",
+        reason_code: str | None = None,
+        subject: str | None = None,
+        **detail: Any,
+    ) -> None:
+        """Queue one event; ``detail`` must not carry secrets (checked)."""
+        if leaked := _FORBIDDEN_DETAIL_KEYS & detail.keys():
+            raise ValueError(f"audit detail may not carry {sorted(leaked)}")
+        event = AuditEvent(
+            workspace_id=workspace_id,
+            at=self._clock.now(),
+            actor=actor,
+            action=action,
+            outcome=outcome,
+            reason_code=reason_code,
+            subject=subject,
+            detail=detail,
+        )
+        with self._lock:
+            self._pending.append(event)
+            full = len(self._pending) >= self._batch_size
+        if full:
+            self.flush()
+
+    def credential_used(self, auth_token_id: str) -> None:
+        """Note an auth token's last use; written with the next batch."""
+        self._last_used[auth_token_id] = self._clock.now()
+
+    def flush(self) -> int:
+        """Write what is buffered; returns the number of events written."""
+        with self._lock:
+            events, self._pending = self._pending, []
+            last_used, self._last_used = self._last_used, {}
+        if events:
+            self._store.add(*events)
+        self._store.touch_auth_tokens(last_used)
+        return len(events)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)

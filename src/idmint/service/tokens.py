@@ -1,0 +1,308 @@
+"""The two use cases on the hot path: mint a user token, and identify a user with one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from idmint.clock import Clock
+from idmint.errors import (
+    EmailMismatchError,
+    IdmintError,
+    JwtRequiredError,
+    OrganizationMismatchError,
+    TokenError,
+    UserMismatchError,
+    UserNotFoundError,
+)
+from idmint.service._ids import new_id
+from idmint.service.audit import AuditLog
+from idmint.service.keys import KeyService
+from idmint.service.revocations import RevocationService
+from idmint.service.users import UserService
+from idmint.service.validation import check_email, check_id
+from idmint.service.workspaces import WorkspaceService
+from idmint.store import Session, Store, User, Workspace
+from idmint.tokens import MintedToken, VerifiedToken
+
+__all__ = ["IdentifiedSession", "TokenService"]
+
+# Identify fields with a column of their own; anything else the client sends is profile data.
+_USER_COLUMNS = {
+    "userId": "user_id",
+    "organizationId": "organization_id",
+    "email": "email",
+    "name": "name",
+    "photoUrl": "photo_url",
+}
+# Never taken from identify: admin rights come only from a minted token.
+_IGNORED_FROM_IDENTIFY = {"isAdmin", "is_admin"}
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifiedSession:
+    """The answer to identify."""
+
+    id: str
+    user: dict[str, Any]
+    organization_id: str | None
+    is_admin: bool
+    expires_at: float
+    verified: bool
+    claims: dict[str, Any] = field(default_factory=dict)
+
+
+class TokenService:
+    """Mints tokens (both API shapes), identifies users, verifies tokens."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        audit: AuditLog,
+        workspaces: WorkspaceService,
+        keys: KeyService,
+        users: UserService,
+        revocations: RevocationService,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._audit = audit
+        self._workspaces = workspaces
+        self._keys = keys
+        self._users = users
+        self._revocations = revocations
+
+    def mint(
+        self,
+        api_key: str,
+        auth_token: str,
+        user_id: str,
+        *,
+        organization_id: str | None = None,
+        email: str | None = None,
+        is_admin: bool = False,
+        expires_in: int | None = None,
+    ) -> MintedToken:
+        """Mint a token for ``user_id`` (the first API shape, and the CLI's ``token``).
+
+        With auto-create on (the default) the user is created or updated with the given
+        organization, email and admin flag; otherwise the user must exist.
+
+        :raises CredentialError: for a bad API key or auth token (see ``authenticate``).
+        :raises InvalidLifetimeError: for an ``expires_in`` outside the workspace's bounds.
+        :raises UserNotFoundError: with auto-create off and an unknown user.
+        """
+        try:
+            workspace, credential = self._workspaces.authenticate(api_key, auth_token)
+        except IdmintError as exc:
+            self._audit.record(
+                "token.mint",
+                workspace_id=None,
+                actor="unknown",
+                outcome="failure",
+                reason_code=exc.code,
+                subject=user_id if isinstance(user_id, str) else None,
+            )
+            raise
+        actor = f"auth_token:{credential.id}"
+        try:
+            check_id(user_id, "userId")
+            if organization_id is not None:
+                check_id(organization_id, "organizationId")
+            if email is not None:
+                check_email(email)
+            keys = self._keys.for_workspace(workspace)
+            if expires_in is not None:
+                keys.minter.bounds.check(expires_in)
+            self._sync_user(workspace, user_id, organization_id, email, is_admin)
+            minted = keys.minter.mint(
+                user_id,
+                organization_id=organization_id,
+                email=email,
+                is_admin=is_admin,
+                lifetime=expires_in,
+            )
+        except IdmintError as exc:
+            self._audit.record(
+                "token.mint",
+                workspace_id=workspace.id,
+                actor=actor,
+                outcome="failure",
+                reason_code=exc.code,
+                subject=user_id if isinstance(user_id, str) else None,
+            )
+            raise
+        self._audit.record(
+            "token.mint",
+            workspace_id=workspace.id,
+            actor=actor,
+            subject=user_id,
+            jti=minted.jti,
+            kid=minted.kid,
+            expires_at=minted.expires_at,
+        )
+        return minted
+
+    def mint_for_email(self, api_key: str, auth_token: str, email: str) -> tuple[MintedToken, User]:
+        """Mint a token for the existing user with ``email`` (the second API shape).
+
+        :raises InvalidEmailError: for a malformed email.
+        :raises UserNotFoundError: when no user has it (no user is created).
+        """
+        workspace, credential = self._workspaces.authenticate(api_key, auth_token)
+        try:
+            user = self._users.by_email(api_key, email)
+        except IdmintError as exc:
+            self._audit.record(
+                "token.mint",
+                workspace_id=workspace.id,
+                actor=f"auth_token:{credential.id}",
+                outcome="failure",
+                reason_code=exc.code,
+            )
+            raise
+        minted = self._keys.for_workspace(workspace).minter.mint(
+            user.user_id,
+            organization_id=user.organization_id,
+            email=user.email,
+            is_admin=user.is_admin,
+        )
+        self._audit.record(
+            "token.mint",
+            workspace_id=workspace.id,
+            actor=f"auth_token:{credential.id}",
+            subject=user.user_id,
+            jti=minted.jti,
+            kid=minted.kid,
+            expires_at=minted.expires_at,
+        )
+        return minted, user
+
+    def _sync_user(
+        self,
+        workspace: Workspace,
+        user_id: str,
+        organization_id: str | None,
+        email: str | None,
+        is_admin: bool,
+    ) -> None:
+        if not workspace.auto_create_users and self._store.user(workspace.id, user_id) is None:
+            raise UserNotFoundError(
+                f"User {user_id!r} not found, and this workspace does not create users on mint."
+            )
+        values: dict[str, Any] = {"is_admin": is_admin}
+        if organization_id is not None:
+            values["organization_id"] = organization_id
+        if email is not None:
+            values["email"] = email
+        self._store.upsert_user(workspace.id, user_id, values, self._clock.now())
+
+    def verify(self, api_key: str, token: str) -> VerifiedToken:
+        """Verify a token of the workspace: signature, claims and revocation."""
+        workspace = self._workspaces.get(api_key)
+        verified = self._keys.for_workspace(workspace).verifier.verify(token)
+        self._revocations.check(workspace, verified.claims)
+        return verified
+
+    def identify(
+        self, api_key: str, user: dict[str, Any], auth_token: str | None
+    ) -> IdentifiedSession:
+        """Identify a user, with the token that proves who they are.
+
+        Checks the token (signature, expiry, audience, issuer, revocation), then that
+        ``userId`` is its subject and that ``organizationId`` and ``email`` equal the token's
+        where the token carries them.  Without a token, identify succeeds only when the
+        workspace does not require one (development mode; the session says so).
+
+        :raises JwtRequiredError: no token, and the workspace requires one.
+        :raises TokenError: the token is not valid (expired: ``token_expired``).
+        :raises IdentityMismatchError: ``user_mismatch``, ``organization_mismatch`` or
+            ``email_mismatch``, naming the field.
+        """
+        workspace = self._workspaces.get(api_key)
+        user_id = check_id(user.get("userId"), "user.userId")
+        try:
+            if auth_token is None:
+                if workspace.require_jwt:
+                    raise JwtRequiredError()
+                claims: dict[str, Any] = {}
+                is_admin, verified, jti = False, False, None
+                expires_at = self._clock.now() + workspace.token_ttl_seconds
+                organization_id = user.get("organizationId")
+            else:
+                result = self.verify(api_key, auth_token)
+                token_claims = result.claims
+                if token_claims.subject != user_id:
+                    raise UserMismatchError()
+                if token_claims.organization_id is not None and (
+                    user.get("organizationId") != token_claims.organization_id
+                ):
+                    raise OrganizationMismatchError()
+                if token_claims.email is not None and (
+                    not isinstance(user.get("email"), str)
+                    or user["email"].casefold() != token_claims.email.casefold()
+                ):
+                    raise EmailMismatchError()
+                claims = dict(token_claims.raw)
+                is_admin, verified, jti = token_claims.is_admin, True, token_claims.jti
+                expires_at = float(token_claims.expires_at)
+                organization_id = token_claims.organization_id or user.get("organizationId")
+        except (TokenError, IdmintError) as exc:
+            self._audit.record(
+                "identify",
+                workspace_id=workspace.id,
+                actor=f"user:{user_id}",
+                outcome="failure",
+                reason_code=exc.code,
+                subject=user_id,
+            )
+            raise
+        profile = self._store_profile(workspace, user_id, user)
+        session = Session(
+            id=new_id("ses"),
+            workspace_id=workspace.id,
+            user_id=user_id,
+            jti=jti,
+            verified=verified,
+            is_admin=is_admin,
+            expires_at=expires_at,
+            created_at=self._clock.now(),
+            ended_at=None,
+        )
+        self._store.add(session)
+        return IdentifiedSession(
+            id=session.id,
+            user=profile,
+            organization_id=organization_id if isinstance(organization_id, str) else None,
+            is_admin=is_admin,
+            expires_at=expires_at,
+            verified=verified,
+            claims=claims,
+        )
+
+    def _store_profile(
+        self, workspace: Workspace, user_id: str, user: dict[str, Any]
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for name, value in user.items():
+            if name in _IGNORED_FROM_IDENTIFY or name == "userId":
+                continue
+            column = _USER_COLUMNS.get(name)
+            if column is None:
+                extra[name] = value
+            elif isinstance(value, str):
+                values[column] = value
+        if extra:
+            values["profile"] = extra
+        self._store.upsert_user(workspace.id, user_id, values, self._clock.now())
+        return {
+            "userId": user_id,
+            **{k: v for k, v in user.items() if k not in _IGNORED_FROM_IDENTIFY},
+        }
+
+    def sign_out(self, api_key: str, session_id: str) -> bool:
+        """End a session; returns whether one was open."""
+        workspace = self._workspaces.get(api_key)
+        return self._store.end_sessions(workspace.id, self._clock.now(), session_id=session_id) > 0

@@ -1,0 +1,201 @@
+"""Workspaces, their settings and their auth tokens, with the cached credential check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from idmint.clock import Clock
+from idmint.errors import (
+    ApiKeyNotFoundError,
+    AuthTokenExpiredError,
+    AuthTokenNotFoundError,
+    AuthTokenRevokedError,
+    AuthTokenWrongWorkspaceError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from idmint.service._cache import TTLCache
+from idmint.service._ids import hash_secret, new_api_key, new_id, new_secret, secrets_equal
+from idmint.service.audit import AuditLog
+from idmint.store import AuthToken, Store, Workspace
+from idmint.tokens import ABSOLUTE_MAX_LIFETIME
+
+__all__ = ["CreatedAuthToken", "WorkspaceService"]
+
+_MAX_TTL = int(ABSOLUTE_MAX_LIFETIME.total_seconds())
+_SETTINGS = {
+    "require_jwt",
+    "token_ttl_seconds",
+    "min_ttl_seconds",
+    "max_ttl_seconds",
+    "auto_create_users",
+    "allowed_domains",
+    "name",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedAuthToken:
+    """A new auth token: its record, and its secret (shown this once, never stored)."""
+
+    record: AuthToken
+    secret: str
+
+
+class WorkspaceService:
+    """Creates workspaces and auth tokens and checks credentials.
+
+    Workspaces and checked credentials are cached for ``cache_seconds``; a change made through
+    this service (settings, revocation) invalidates the cache at once.
+    """
+
+    def __init__(
+        self, store: Store, clock: Clock, audit: AuditLog, *, cache_seconds: float
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._audit = audit
+        self._workspaces: TTLCache[str, Workspace] = TTLCache(clock, ttl=cache_seconds)
+        self._credentials: TTLCache[str, AuthToken] = TTLCache(clock, ttl=cache_seconds)
+
+    # --- workspaces ---------------------------------------------------------------------------
+
+    def create(self, name: str, *, require_jwt: bool = True, actor: str = "cli") -> Workspace:
+        now = self._clock.now()
+        workspace = Workspace(
+            id=new_id("ws"),
+            api_key=new_api_key(),
+            name=name,
+            require_jwt=require_jwt,
+            token_ttl_seconds=172_800,
+            min_ttl_seconds=1,
+            max_ttl_seconds=604_800,
+            auto_create_users=True,
+            allowed_domains=[],
+            created_at=now,
+            updated_at=now,
+        )
+        self._store.add(workspace)
+        self._audit.record("workspace.create", workspace_id=workspace.id, actor=actor)
+        return workspace
+
+    def get(self, api_key: str) -> Workspace:
+        """The workspace named by ``api_key``.
+
+        :raises ApiKeyNotFoundError: when there is none.
+        """
+        workspace = self._workspaces.get(api_key)
+        if workspace is None:
+            workspace = self._store.workspace_by_api_key(api_key)
+            if workspace is None:
+                raise ApiKeyNotFoundError()
+            self._workspaces.put(api_key, workspace)
+        return workspace
+
+    def all(self) -> list[Workspace]:
+        return list(self._store.workspaces())
+
+    def update_settings(self, api_key: str, *, actor: str, **changes: Any) -> Workspace:
+        """Change settings (``require_jwt``, ``token_ttl_seconds``, ``min_ttl_seconds``,
+        ``max_ttl_seconds``, ``auto_create_users``, ``allowed_domains``, ``name``).
+
+        :raises InvalidArgumentError: on an unknown setting or TTL bounds that do not nest.
+        """
+        workspace = self.get(api_key)
+        changes = {key: value for key, value in changes.items() if value is not None}
+        if unknown := set(changes) - _SETTINGS:
+            raise InvalidArgumentError(f"Unknown setting {sorted(unknown)[0]!r}.")
+        low = changes.get("min_ttl_seconds", workspace.min_ttl_seconds)
+        default = changes.get("token_ttl_seconds", workspace.token_ttl_seconds)
+        high = changes.get("max_ttl_seconds", workspace.max_ttl_seconds)
+        if not 1 <= low <= default <= high <= _MAX_TTL:
+            raise InvalidArgumentError(
+                f"Token lifetimes must satisfy 1 <= minimum ({low}) <= default ({default}) "
+                f"<= maximum ({high}) <= {_MAX_TTL} seconds.",
+                field="tokenTtlSeconds",
+            )
+        updated = self._store.update_workspace(
+            workspace.id, **changes, updated_at=self._clock.now()
+        )
+        self._workspaces.invalidate(api_key)
+        self._audit.record(
+            "workspace.settings", workspace_id=workspace.id, actor=actor, changed=sorted(changes)
+        )
+        return updated
+
+    # --- auth tokens --------------------------------------------------------------------------
+
+    def create_auth_token(
+        self, api_key: str, name: str, *, actor: str, expires_at: float | None = None
+    ) -> CreatedAuthToken:
+        """A new named auth token; its secret is returned once and stored only as a hash."""
+        workspace = self.get(api_key)
+        if expires_at is not None and expires_at <= self._clock.now():
+            raise InvalidArgumentError("expiresAt must lie in the future.", field="expiresAt")
+        secret = new_secret()
+        record = AuthToken(
+            id=new_id("at"),
+            workspace_id=workspace.id,
+            name=name,
+            secret_hash=hash_secret(secret),
+            prefix=secret[:7],
+            created_at=self._clock.now(),
+            last_used_at=None,
+            revoked_at=None,
+            expires_at=expires_at,
+        )
+        self._store.add(record)
+        self._audit.record(
+            "auth_token.create",
+            workspace_id=workspace.id,
+            actor=actor,
+            subject=record.id,
+            name=name,
+        )
+        return CreatedAuthToken(record, secret)
+
+    def auth_tokens(self, api_key: str) -> list[AuthToken]:
+        return list(self._store.auth_tokens(self.get(api_key).id))
+
+    def revoke_auth_token(self, api_key: str, token_id: str, *, actor: str) -> AuthToken:
+        """Revoke an auth token; it stops minting at once on this instance.
+
+        :raises NotFoundError: when the workspace has no such token.
+        """
+        workspace = self.get(api_key)
+        record = self._store.revoke_auth_token(workspace.id, token_id, self._clock.now())
+        if record is None:
+            raise NotFoundError(f"Auth token {token_id!r} not found.")
+        # Any cached credential may be this one: drop them all (revocations are rare).
+        self._credentials.clear()
+        self._audit.record(
+            "auth_token.revoke", workspace_id=workspace.id, actor=actor, subject=token_id
+        )
+        return record
+
+    def authenticate(self, api_key: str, secret: str) -> tuple[Workspace, AuthToken]:
+        """Check an API key and auth token pair.
+
+        :raises ApiKeyNotFoundError: unknown API key.
+        :raises AuthTokenNotFoundError: unknown auth token ("Auth token not found.").
+        :raises AuthTokenWrongWorkspaceError: the token belongs to another workspace.
+        :raises AuthTokenRevokedError: the token was revoked.
+        :raises AuthTokenExpiredError: the token is past its expiry.
+        """
+        workspace = self.get(api_key)
+        secret_hash = hash_secret(secret)
+        record = self._credentials.get(secret_hash)
+        if record is None:
+            record = self._store.auth_token_by_hash(secret_hash)
+            if record is None or not secrets_equal(record.secret_hash, secret_hash):
+                raise AuthTokenNotFoundError()
+            self._credentials.put(secret_hash, record)
+        if record.workspace_id != workspace.id:
+            raise AuthTokenWrongWorkspaceError()
+        if record.revoked_at is not None:
+            raise AuthTokenRevokedError()
+        if record.expires_at is not None and record.expires_at <= self._clock.now():
+            raise AuthTokenExpiredError()
+        self._audit.credential_used(record.id)
+        return workspace, record
