@@ -38,6 +38,9 @@ __all__ = ["DEFAULT_LEEWAY", "MAX_LEEWAY", "ClaimsValidator", "UserClaims"]
 
 DEFAULT_LEEWAY: Final = timedelta(seconds=30)
 MAX_LEEWAY: Final = timedelta(minutes=5)
+# 0001-01-02 and 9999-12-30 as POSIX seconds: the range datetime can represent, with a day's room.
+_MIN_TIME: Final = -62135510400
+_MAX_TIME: Final = 253402128000
 
 
 def _when(seconds: float) -> datetime:
@@ -74,8 +77,13 @@ def _numeric(claims: Mapping[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if value is None:
         return None
-    # bool is an int in Python; "exp": true is not a date.
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # bool is an int in Python; "exp": true is not a date.  Infinity (JSON 1e400), NaN and
+    # dates outside years 1..9999 are refused too: none is a time a token can mean.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not _MIN_TIME <= value <= _MAX_TIME
+    ):
         raise ClaimError(f"The claim {name!r} must be a number of seconds.", claim=name)
     return value
 

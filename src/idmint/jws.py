@@ -140,6 +140,8 @@ def verify_compact(
     :param keys: resolves the header's ``kid`` to a key pinned to one algorithm.
     :raises TokenError: a subclass naming exactly what is wrong.
     """
+    if isinstance(token, str | bytes) and len(token) > limits.token:
+        raise TokenTooLargeError(part="token", limit=limits.token)
     if isinstance(token, bytes):
         try:
             token = token.decode("ascii")
@@ -147,8 +149,6 @@ def verify_compact(
             raise MalformedTokenError("A token is ASCII text.") from None
     if not isinstance(token, str):
         raise MalformedTokenError("A token is a string.")
-    if len(token) > limits.token:
-        raise TokenTooLargeError(part="token", limit=limits.token)
     parts = token.split(".")
     if len(parts) != 3:
         raise MalformedTokenError("A compact JWS has exactly three dot-separated parts.")

@@ -80,8 +80,11 @@ class KeyRing:
         return self._public
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
-        """The JWKS document: public members, kid, alg and use of every published key."""
-        return self._jwks
+        """The JWKS document: public members, kid, alg and use of every published key.
+
+        A fresh copy each time, so a caller cannot alter what the ring publishes.
+        """
+        return {"keys": [dict(jwk) for jwk in self._jwks["keys"]]}
 
     def __repr__(self) -> str:
         states = ", ".join(f"{k.kid[:8]}:{k.state.value}" for k in self._published.values())

@@ -1,0 +1,126 @@
+"""The two minting shapes of the seeds, exactly as their documents write them.
+
+``POST /v1/auth/token/get`` takes the API key and auth token in the body (seed 000);
+``POST /api/v1/tokens`` takes ``Authorization: Outseta API_KEY:API_SECRET`` (seed 002), or
+standard HTTP Basic with the same pair, and mints for an existing user by email.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import APIKeyHeader
+from starlette.responses import Response
+
+from idmint.api._common import errors, iso, json_response, service
+from idmint.api.schemas import (
+    MintRequest,
+    MintResponse,
+    TokenForEmailRequest,
+    TokenForEmailResponse,
+)
+from idmint.errors import CredentialsMissingError, InvalidArgumentError
+
+__all__ = ["parse_key_pair", "router"]
+
+router = APIRouter(tags=["mint"])
+
+_authorization = APIKeyHeader(
+    name="Authorization",
+    auto_error=False,
+    scheme_name="ApiKeyPair",
+    description="`Outseta API_KEY:API_SECRET` (the seed's scheme word), `idmint API_KEY:API_SECRET`, "
+    "or `Basic base64(API_KEY:API_SECRET)`.",
+)
+_PAIR_SCHEMES = {"outseta", "idmint"}
+
+
+def parse_key_pair(header: str | None) -> tuple[str, str]:
+    """The (API key, auth token) pair of an Authorization header.
+
+    :raises CredentialsMissingError: no header.
+    :raises InvalidArgumentError: a header in no accepted form.
+    """
+    if not header:
+        raise CredentialsMissingError("Authorization header required: Outseta API_KEY:API_SECRET.")
+    scheme, _, value = header.strip().partition(" ")
+    scheme = scheme.lower()
+    if scheme == "basic":
+        try:
+            value = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise InvalidArgumentError(
+                "Malformed Basic credentials.", field="Authorization"
+            ) from None
+    elif scheme not in _PAIR_SCHEMES:
+        raise InvalidArgumentError(
+            "Authorization must be 'Outseta API_KEY:API_SECRET' or Basic.", field="Authorization"
+        )
+    api_key, sep, secret = value.strip().partition(":")
+    if not sep or not api_key or not secret:
+        raise InvalidArgumentError(
+            "Authorization must carry API_KEY:API_SECRET.", field="Authorization"
+        )
+    return api_key, secret
+
+
+@router.post(
+    "/v1/auth/token/get",
+    response_model=MintResponse,
+    responses=errors(401, 403, 404),
+    summary="Mint a user token (API key and auth token in the body)",
+)
+def mint_token(body: MintRequest, request: Request) -> Response:
+    """Mint a short-lived JWT for ``userId``, to pass to the client's ``identify()``.
+
+    ``userProperties.organizationId`` and ``email`` are bound into the token and checked by
+    identify; ``isAdmin`` is the only way to make a user an admin.  With the workspace's
+    auto-create on (default) the user is created or updated.
+    """
+    data = body.data
+    minted = service(request).tokens.mint(
+        data.apiKey,
+        data.authToken,
+        data.userId,
+        organization_id=data.userProperties.organizationId,
+        email=data.userProperties.email,
+        is_admin=data.userProperties.isAdmin,
+        expires_in=data.expiresIn,
+    )
+    return json_response(
+        {
+            "result": {
+                "status": "success",
+                "message": "Token generated successfully.",
+                "data": {
+                    "token": minted.token,
+                    "expiresAt": iso(minted.expires_at),
+                    "expiresIn": minted.expires_in,
+                },
+            }
+        }
+    )
+
+
+@router.post(
+    "/api/v1/tokens",
+    response_model=TokenForEmailResponse,
+    responses=errors(401, 403, 404),
+    summary="Mint an access token for an existing user by email (admin credentials)",
+)
+def token_for_email(
+    body: TokenForEmailRequest,
+    request: Request,
+    authorization: str | None = Depends(_authorization),
+) -> Response:
+    """Mint a token for the existing user whose email is ``username``.
+
+    An unknown user is ``user_not_found`` (404): no user is created.
+    """
+    api_key, secret = parse_key_pair(authorization)
+    minted, _user = service(request).tokens.mint_for_email(api_key, secret, body.username)
+    return json_response(
+        {"access_token": minted.token, "token_type": "bearer", "expires_in": minted.expires_in}
+    )

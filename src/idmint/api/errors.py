@@ -1,0 +1,148 @@
+"""The one error envelope, made by one function, installed as the app's error handlers.
+
+    {"error": {"message": "Auth token not found.", "status": "INVALID_ARGUMENT",
+               "code": "auth_token_not_found"}}
+
+Every failure — idmint's own errors, request validation, unknown routes, oversized bodies,
+and anything unexpected — leaves through :func:`error_response`, so clients parse one shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from idmint.errors import (
+    CredentialError,
+    IdmintError,
+    InvalidArgumentError,
+    MethodNotAllowedError,
+    NotFoundError,
+    RequestTooLargeError,
+)
+
+__all__ = ["BodySizeLimit", "error_response", "install_error_handlers"]
+
+logger = logging.getLogger("idmint.api")
+
+
+def error_response(error: IdmintError, *, headers: dict[str, str] | None = None) -> Response:
+    """The envelope for ``error``, with its HTTP status."""
+    body = orjson.dumps({"error": error.to_dict()})
+    response = Response(body, status_code=error.http_status, media_type="application/json")
+    if headers:
+        response.headers.update(headers)
+    if isinstance(error, CredentialError) and error.http_status == 401:
+        response.headers.setdefault("WWW-Authenticate", 'Basic realm="idmint"')
+    return response
+
+
+def _field(location: tuple[Any, ...]) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def validation_error(exc: RequestValidationError) -> InvalidArgumentError:
+    """The first validation problem, as an INVALID_ARGUMENT that names the field."""
+    errors = exc.errors()
+    if not errors:  # pragma: no cover - pydantic always reports at least one
+        return InvalidArgumentError("The request is not valid.")
+    first = errors[0]
+    kind = first.get("type", "")
+    if kind == "json_invalid":
+        return InvalidArgumentError("The request body is not valid JSON.", field="body")
+    field = _field(tuple(first.get("loc", ())))
+    if kind == "missing":
+        return InvalidArgumentError(f"{field} is required.", field=field)
+    if kind == "string_too_short" and first.get("input") == "":
+        return InvalidArgumentError(f"{field} must not be empty.", field=field)
+    if kind == "extra_forbidden":
+        return InvalidArgumentError(f"{field} is not a known field.", field=field)
+    if kind == "model_attributes_type" or (kind == "dict_type" and field == "body"):
+        return InvalidArgumentError("The request body must be a JSON object.", field=field)
+    return InvalidArgumentError(f"{field}: {first.get('msg', 'is not valid')}.", field=field)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every failure through :func:`error_response`."""
+
+    async def on_idmint_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, IdmintError)  # noqa: S101 - registered for IdmintError only
+        return error_response(exc)
+
+    async def on_validation_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
+        return error_response(validation_error(exc))
+
+    async def on_http_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it only
+        if exc.status_code == 404:
+            return error_response(NotFoundError("No such route."))
+        if exc.status_code == 405:
+            return error_response(MethodNotAllowedError("This route does not take that method."))
+        if exc.status_code == 413:
+            return error_response(RequestTooLargeError("The request body is too large."))
+        error = InvalidArgumentError(str(exc.detail))
+        return error_response(error)
+
+    async def on_unexpected(_request: Request, exc: Exception) -> Response:
+        logger.exception("unexpected error", exc_info=exc)
+        return error_response(IdmintError("An internal error occurred."))
+
+    app.add_exception_handler(IdmintError, on_idmint_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+class BodySizeLimit:
+    """ASGI middleware refusing request bodies over ``limit`` bytes with the envelope (413),
+    before the application reads them."""
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.limit:
+                    await self._refuse(scope, receive, send)
+                    return
+                break
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = RequestTooLargeError(f"The request body exceeds {self.limit} bytes.")
+        await error_response(error)(scope, receive, send)
+
+
+class _TooLarge(HTTPException):
+    # A FastAPI HTTPException, so that FastAPI's body reader re-raises it as it is (413)
+    # instead of wrapping it as a generic 400 parse error.
+    def __init__(self) -> None:
+        super().__init__(status_code=413)

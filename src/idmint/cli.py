@@ -1,0 +1,831 @@
+"""The ``idmint`` command: run the server and manage the local store from a shell.
+
+Every command works on the store named by the settings (``IDMINT_DATA_DIR``, default
+``./.idmint``, or ``IDMINT_DATABASE_URL``).  When the store holds one workspace, commands use
+it; with several, ``--api-key`` chooses one.  Each command's docstring is its manual, and
+``docs/cli.md`` repeats them.
+
+Errors: every :class:`~idmint.errors.IdmintError` is caught in one place
+(:meth:`_Group.invoke`) and printed as ``Error [code]: message`` on stderr with exit code 1;
+usage errors exit with 2.  Secrets (the auth token) are printed by ``idmint init`` only, once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Annotated, Any, NoReturn
+
+import click
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy.exc import OperationalError
+from typer.core import TyperGroup
+
+from idmint.errors import (
+    IdmintError,
+    InvalidArgumentError,
+    TokenError,
+    UnavailableError,
+    WorkspaceNotFoundError,
+)
+from idmint.jws import DEFAULT_LIMITS
+from idmint.service import Idmint
+from idmint.service.validation import check_email
+from idmint.settings import Settings
+from idmint.store import User, Workspace
+from idmint.tokens import MintedToken
+
+__all__ = ["app", "main"]
+
+
+class _Group(TyperGroup):
+    """The root command group: the one place where expected errors become one-line messages."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IdmintError as exc:
+            _fail(exc)
+        except ValidationError as exc:
+            # Bad IDMINT_* settings are the user's to fix, not a bug: no traceback.
+            problems = "; ".join(
+                f"IDMINT_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+                for error in exc.errors()
+            )
+            _fail(InvalidArgumentError(f"Invalid settings: {problems}."))
+
+
+app = typer.Typer(
+    name="idmint",
+    cls=_Group,
+    help="idmint: mint short-lived signed user tokens and verify them.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals can hold secrets (the master key, auth tokens): never print them in a traceback.
+    pretty_exceptions_show_locals=False,
+)
+users_app = typer.Typer(help="Add and list the users of the workspace.", no_args_is_help=True)
+settings_app = typer.Typer(
+    help="Show or change the workspace settings (bare `idmint settings` shows them).",
+    invoke_without_command=True,
+)
+app.add_typer(users_app, name="users")
+app.add_typer(settings_app, name="settings")
+
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        help="The workspace to use; needed only when the store holds several.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
+
+
+# --- plumbing -----------------------------------------------------------------------------
+
+
+def _stdout() -> Console:
+    # Made per call so that output follows sys.stdout (the test runner swaps it).
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _fail(exc: IdmintError) -> NoReturn:
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"Error [{exc.code}]: {escape(exc.message)}"
+    )
+    raise typer.Exit(1)
+
+
+def _echo_json(value: object) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@contextmanager
+def _service() -> Iterator[Idmint]:
+    """The service over the configured store, migrated; closed (audit flushed) on exit."""
+    settings = Settings()
+    try:
+        idmint = Idmint.open(settings)
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise UnavailableError(f"The store cannot be opened: {reason}") from None
+    try:
+        yield idmint
+    finally:
+        idmint.close()
+
+
+def _where(settings: Settings) -> str:
+    return "IDMINT_DATABASE_URL" if settings.database_url else str(settings.data_dir)
+
+
+def _workspace(idmint: Idmint, api_key: str | None) -> Workspace:
+    """The workspace named by ``api_key``, or the store's only workspace."""
+    if api_key is not None:
+        return idmint.workspaces.get(api_key)
+    workspaces = idmint.workspaces.all()
+    if not workspaces:
+        raise WorkspaceNotFoundError(
+            f"No workspace in {_where(idmint.settings)} yet: run `idmint init` first."
+        )
+    if len(workspaces) > 1:
+        keys = ", ".join(workspace.api_key for workspace in workspaces)
+        raise InvalidArgumentError(
+            f"This store holds {len(workspaces)} workspaces; choose one with --api-key ({keys}).",
+            field="apiKey",
+        )
+    return workspaces[0]
+
+
+def _when(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _jwks_uri(issuer: str) -> str:
+    return f"{issuer}/.well-known/jwks.json"
+
+
+# --- serve --------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind. [default: IDMINT_HOST or 127.0.0.1]")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Port to listen on. [default: IDMINT_PORT or 8000]"),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Worker processes. [default: IDMINT_WORKERS or 1]"),
+    ] = None,
+) -> None:
+    """Run the idmint server (the HTTP API, JWKS and console) with uvicorn.
+
+    Migrates the store first, so a fresh data directory works.  Workers read their settings
+    from the same IDMINT_* environment, with the host, port and worker count given here.
+
+    Example:
+
+        IDMINT_DATA_DIR=./.idmint idmint serve --host 0.0.0.0 --port 8000 --workers 2
+    """
+    settings = Settings()
+    host = settings.host if host is None else host
+    port = settings.port if port is None else port
+    workers = settings.workers if workers is None else workers
+    with _service():
+        pass  # opening runs the migrations
+    # Worker processes build their own Settings from the environment: hand the choices down.
+    os.environ["IDMINT_HOST"] = host
+    os.environ["IDMINT_PORT"] = str(port)
+    os.environ["IDMINT_WORKERS"] = str(workers)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"idmint: serving {escape(settings.public_url)} on {escape(host)}:{port} "
+        f"(store: {escape(_where(settings))})"
+    )
+    import uvicorn  # imported here: the other commands need no server
+
+    uvicorn.run(
+        "idmint.api:create_app_from_env", factory=True, host=host, port=port, workers=workers
+    )
+
+
+# --- init ---------------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    name: Annotated[str, typer.Option(help="The workspace's display name.")] = "default",
+    as_json: JsonOption = False,
+) -> None:
+    """Create the workspace, its signing key and a first auth token.
+
+    Prints the API key, the auth token (once: store it now, it is never shown again), the
+    issuer, the JWKS URL and a curl command that mints a token.  Never overwrites: when the
+    store already holds a workspace, it stops with exit code 1 (workspace_exists).
+
+    Example:
+
+        idmint init --name "Acme"
+        idmint init --json > idmint-credentials.json
+    """
+    with _service() as idmint:
+        result = idmint.init_workspace(name)
+        settings = idmint.settings
+    api_key, secret = result.workspace.api_key, result.auth_token.secret
+    if as_json:
+        _echo_json(
+            {
+                "apiKey": api_key,
+                "authToken": secret,
+                "issuer": result.issuer,
+                "jwksUri": _jwks_uri(result.issuer),
+                "workspaceId": result.workspace.id,
+            }
+        )
+        return
+    body = json.dumps(
+        {
+            "data": {
+                "apiKey": api_key,
+                "authToken": secret,
+                "userId": "user-1",
+                "userProperties": {"organizationId": "org-1", "email": "ann@example.com"},
+            }
+        }
+    )
+    out = _stdout()
+    out.print(f"Created workspace [bold]{escape(result.workspace.name)}[/] ({result.workspace.id})")
+    out.print(f"  API key:    {api_key}")
+    out.print(f"  Issuer:     {escape(result.issuer)}")
+    out.print(f"  JWKS URL:   {escape(_jwks_uri(result.issuer))}")
+    out.print()
+    out.print(f"  Auth token: [bold]{secret}[/]")
+    out.print(
+        "  [bold red]Store the auth token now; it is never shown again.[/] "
+        "Keep it on your backend only."
+    )
+    out.print()
+    out.print("Start the server with `idmint serve`, then mint a token for a user:")
+    out.print()
+    out.print(
+        f"  curl -sS -X POST {escape(settings.public_url)}/v1/auth/token/get \\\n"
+        "    -H 'Content-Type: application/json' \\\n"
+        f"    -d '{escape(body)}'",
+        highlight=False,
+    )
+
+
+# --- token --------------------------------------------------------------------------------
+
+
+def _mint_for_email(
+    idmint: Idmint, workspace: Workspace, email: str, expires_in: int | None
+) -> tuple[MintedToken, User]:
+    """Mint for the existing user with ``email`` (like ``POST /api/v1/tokens``): no user is
+    created, and the claims come from the stored user."""
+    try:
+        check_email(email)
+        user = idmint.users.by_email(workspace.api_key, email)
+        keys = idmint.keys.for_workspace(workspace)
+        if expires_in is not None:
+            keys.minter.bounds.check(expires_in)
+        minted = keys.minter.mint(
+            user.user_id,
+            organization_id=user.organization_id,
+            email=user.email,
+            is_admin=user.is_admin,
+            lifetime=expires_in,
+        )
+    except IdmintError as exc:
+        idmint.audit.record(
+            "token.mint",
+            workspace_id=workspace.id,
+            actor="cli",
+            outcome="failure",
+            reason_code=exc.code,
+        )
+        raise
+    _audit_mint(idmint, workspace, minted)
+    return minted, user
+
+
+def _mint_for_user_id(
+    idmint: Idmint,
+    workspace: Workspace,
+    user_id: str,
+    *,
+    email: str | None,
+    organization_id: str | None,
+    is_admin: bool,
+    expires_in: int | None,
+) -> MintedToken:
+    """Mint for ``user_id`` with :meth:`TokenService.mint`'s semantics (the user is created or
+    updated as the workspace's auto-create setting says), without an auth token: the CLI is
+    trusted because it holds the store."""
+    from idmint.service.validation import check_id
+
+    try:
+        check_id(user_id, "userId")
+        if organization_id is not None:
+            check_id(organization_id, "organizationId")
+        if email is not None:
+            check_email(email)
+        keys = idmint.keys.for_workspace(workspace)
+        if expires_in is not None:
+            keys.minter.bounds.check(expires_in)
+        # The service's own upsert, so that auto-create and isAdmin behave exactly as in mint.
+        idmint.tokens._sync_user(workspace, user_id, organization_id, email, is_admin)
+        minted = keys.minter.mint(
+            user_id,
+            organization_id=organization_id,
+            email=email,
+            is_admin=is_admin,
+            lifetime=expires_in,
+        )
+    except IdmintError as exc:
+        idmint.audit.record(
+            "token.mint",
+            workspace_id=workspace.id,
+            actor="cli",
+            outcome="failure",
+            reason_code=exc.code,
+            subject=user_id,
+        )
+        raise
+    _audit_mint(idmint, workspace, minted)
+    return minted
+
+
+def _audit_mint(idmint: Idmint, workspace: Workspace, minted: MintedToken) -> None:
+    idmint.audit.record(
+        "token.mint",
+        workspace_id=workspace.id,
+        actor="cli",
+        subject=str(minted.claims["sub"]),
+        jti=minted.jti,
+        kid=minted.kid,
+        expires_at=minted.expires_at,
+    )
+
+
+@app.command()
+def token(
+    email: Annotated[
+        str | None,
+        typer.Argument(
+            help="The user's email. Alone: mint for the existing user with it. "
+            "With --user-id: the email to put in the token.",
+            show_default=False,
+        ),
+    ] = None,
+    user_id: Annotated[
+        str | None,
+        typer.Option(
+            "--user-id",
+            help="Mint for this userId, creating or updating the user (as the API's mint does).",
+            show_default=False,
+        ),
+    ] = None,
+    organization: Annotated[
+        str | None,
+        typer.Option(help="organizationId for the token (with --user-id).", show_default=False),
+    ] = None,
+    admin: Annotated[
+        bool | None,
+        typer.Option(
+            "--admin/--no-admin",
+            help="isAdmin for the token (with --user-id). [default: --no-admin]",
+            show_default=False,
+        ),
+    ] = None,
+    expires_in: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Lifetime in seconds, within the workspace's bounds. "
+            "[default: the workspace's TTL]",
+            show_default=False,
+        ),
+    ] = None,
+    api_key: ApiKeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Mint a user token (a signed JWT) locally, without the server.
+
+    With no EMAIL and no --user-id, asks for the email.  With EMAIL only, mints for the
+    existing user with that email (an unknown email is an error, user_not_found; no user is
+    created).  With --user-id, mints for that userId and, like the API's mint, creates or
+    updates the user with the given email, organization and admin flag.  Every mint is
+    audited (actor "cli").  --json prints {"access_token", "token_type", "expires_in"}.
+
+    Example:
+
+        idmint token ann@example.com
+        idmint token --user-id user-1 --organization org-1 ann@example.com --json
+    """
+    if user_id is None and (organization is not None or admin is not None):
+        raise click.UsageError("--organization and --admin/--no-admin need --user-id.")
+    if user_id is None and email is None:
+        # On stderr, so that `--json` output stays one clean JSON document.
+        email = typer.prompt("Email", err=True).strip()
+    with _service() as idmint:
+        workspace = _workspace(idmint, api_key)
+        if user_id is None:
+            assert email is not None  # noqa: S101 - prompted above
+            minted, user = _mint_for_email(idmint, workspace, email, expires_in)
+            who = f"{user.user_id} ({user.email})"
+        else:
+            minted = _mint_for_user_id(
+                idmint,
+                workspace,
+                user_id,
+                email=email,
+                organization_id=organization,
+                is_admin=bool(admin),
+                expires_in=expires_in,
+            )
+            who = user_id if email is None else f"{user_id} ({email})"
+    if as_json:
+        _echo_json(
+            {"access_token": minted.token, "token_type": "bearer", "expires_in": minted.expires_in}
+        )
+        return
+    out = _stdout()
+    out.print(f"Token generated for {escape(who)}.")
+    out.print("Token type: bearer")
+    out.print(f"JWT: {minted.token}")
+    out.print(f"Expires in: {minted.expires_in} seconds")
+
+
+# --- verify -------------------------------------------------------------------------------
+
+
+def _b64_json(segment: str) -> dict[str, Any] | None:
+    try:
+        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        value = json.loads(data)
+    except (binascii.Error, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _unverified(token: str) -> dict[str, Any] | None:
+    """The header and claims of a token, decoded without any check (for diagnosis only)."""
+    if len(token) > DEFAULT_LIMITS.token or token.count(".") != 2:
+        return None
+    header_segment, payload_segment, _signature = token.split(".")
+    header, claims = _b64_json(header_segment), _b64_json(payload_segment)
+    if header is None and claims is None:
+        return None
+    return {"header": header, "claims": claims}
+
+
+def _fields_table(title: str, values: Mapping[str, Any]) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for name, value in values.items():
+        text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+        if name in {"iat", "nbf", "exp"} and isinstance(value, int | float):
+            text = f"{value} ({_when(value)})"
+        table.add_row(escape(name), escape(text))
+    return table
+
+
+@app.command()
+def verify(
+    token: Annotated[str, typer.Argument(help="The JWT to check.", show_default=False)],
+    api_key: ApiKeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Verify a user token with the workspace's keys: signature, claims and revocation.
+
+    Prints "valid" with the header and claims (exit 0), or "invalid" with the error code and
+    reason (exit 1) followed by the token's header and claims decoded WITHOUT verification,
+    for diagnosis, when they can be decoded.
+
+    Example:
+
+        idmint verify "$(idmint token ann@example.com --json | jq -r .access_token)"
+    """
+    token = token.strip()
+    with _service() as idmint:
+        workspace = _workspace(idmint, api_key)
+        try:
+            verified = idmint.tokens.verify(workspace.api_key, token)
+        except TokenError as exc:
+            _report_invalid(exc, _unverified(token), as_json=as_json)
+            raise typer.Exit(1) from None
+    header, claims = dict(verified.header), dict(verified.claims.raw)
+    if as_json:
+        _echo_json({"valid": True, "header": header, "claims": claims})
+        return
+    out = _stdout()
+    out.print("[bold green]valid[/]")
+    out.print(_fields_table("Header", header))
+    out.print(_fields_table("Claims", claims))
+
+
+def _report_invalid(exc: TokenError, unverified: dict[str, Any] | None, *, as_json: bool) -> None:
+    if as_json:
+        _echo_json({"valid": False, "error": exc.to_dict(), "unverified": unverified})
+        return
+    out = _stdout()
+    out.print(f"[bold red]invalid[/] [{exc.code}]: {escape(exc.message)}")
+    if unverified is None:
+        out.print("The token cannot be decoded.")
+        return
+    out.print("[yellow]UNVERIFIED contents, for diagnosis only: do not trust them.[/]")
+    for part in ("header", "claims"):
+        values = unverified[part]
+        if values is None:
+            out.print(f"Unverified {part}: cannot be decoded.")
+        else:
+            out.print(_fields_table(f"Unverified {part}", values))
+
+
+# --- users --------------------------------------------------------------------------------
+
+
+def _user_dict(user: User) -> dict[str, Any]:
+    return {
+        "userId": user.user_id,
+        "email": user.email,
+        "organizationId": user.organization_id,
+        "name": user.name,
+        "isAdmin": user.is_admin,
+        "createdAt": _when(user.created_at),
+        "updatedAt": _when(user.updated_at),
+    }
+
+
+@users_app.command("add")
+def users_add(
+    user_id: Annotated[str, typer.Argument(help="The user's userId.", show_default=False)],
+    email: Annotated[str | None, typer.Option(help="Email.", show_default=False)] = None,
+    organization: Annotated[
+        str | None, typer.Option(help="organizationId.", show_default=False)
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Display name.", show_default=False)] = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Add a user to the workspace (an error, user_exists, if the userId is taken).
+
+    Useful when the workspace does not create users on mint, and for `idmint token EMAIL`.
+
+    Example:
+
+        idmint users add user-1 --email ann@example.com --organization org-1 --name "Ann"
+    """
+    with _service() as idmint:
+        workspace = _workspace(idmint, api_key)
+        user = idmint.users.create(
+            workspace.api_key,
+            user_id,
+            actor="cli",
+            email=email,
+            organization_id=organization,
+            name=name,
+        )
+    _stdout().print(f"Added user {escape(user.user_id)}.")
+
+
+@users_app.command("list")
+def users_list(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Users per page.")] = 100,
+    after: Annotated[
+        str | None,
+        typer.Option(help="Start after this userId (the next page).", show_default=False),
+    ] = None,
+    api_key: ApiKeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the workspace's users, ordered by userId, a page at a time.
+
+    --json prints {"users": [...], "next": userId or null}; pass "next" to --after.
+
+    Example:
+
+        idmint users list --limit 50
+        idmint users list --after user-50 --json
+    """
+    with _service() as idmint:
+        workspace = _workspace(idmint, api_key)
+        users = idmint.users.list(workspace.api_key, limit=limit, after=after)
+    following = users[-1].user_id if len(users) == limit else None
+    if as_json:
+        _echo_json({"users": [_user_dict(user) for user in users], "next": following})
+        return
+    out = _stdout()
+    if not users:
+        out.print("No users.")
+        return
+    table = Table("userId", "email", "organizationId", "name", "admin", "created")
+    for user in users:
+        table.add_row(
+            escape(user.user_id),
+            escape(user.email or "-"),
+            escape(user.organization_id or "-"),
+            escape(user.name or "-"),
+            "yes" if user.is_admin else "no",
+            _when(user.created_at),
+        )
+    out.print(table)
+    if following is not None:
+        out.print(f"More: idmint users list --after {escape(following)}")
+
+
+# --- settings -----------------------------------------------------------------------------
+
+
+def _settings_dict(idmint: Idmint, workspace: Workspace) -> dict[str, Any]:
+    issuer = idmint.settings.issuer_for(workspace.api_key)
+    return {
+        "workspaceId": workspace.id,
+        "name": workspace.name,
+        "apiKey": workspace.api_key,
+        "issuer": issuer,
+        "jwksUri": _jwks_uri(issuer),
+        "requireJwt": workspace.require_jwt,
+        "tokenTtlSeconds": workspace.token_ttl_seconds,
+        "minTtlSeconds": workspace.min_ttl_seconds,
+        "maxTtlSeconds": workspace.max_ttl_seconds,
+        "autoCreateUsers": workspace.auto_create_users,
+        "allowedDomains": list(workspace.allowed_domains),
+    }
+
+
+def _print_settings(values: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        _echo_json(values)
+        return
+    out = _stdout()
+    out.print(f"Workspace [bold]{escape(values['name'])}[/] ({values['workspaceId']})")
+    out.print(f"  API key:   {values['apiKey']}")
+    out.print(f"  Issuer:    {escape(values['issuer'])}")
+    out.print(f"  JWKS URL:  {escape(values['jwksUri'])}")
+    table = Table("setting", "value", "change with")
+    on_off = {True: "on", False: "off"}
+    table.add_row(
+        "Require JWT", on_off[values["requireJwt"]], "--require-jwt / --no-require-jwt"
+    )
+    table.add_row("Token TTL (default)", f"{values['tokenTtlSeconds']} s", "--ttl")
+    table.add_row("Minimum TTL", f"{values['minTtlSeconds']} s", "--min-ttl")
+    table.add_row("Maximum TTL", f"{values['maxTtlSeconds']} s", "--max-ttl")
+    table.add_row(
+        "Auto-create users on mint",
+        on_off[values["autoCreateUsers"]],
+        "--auto-create-users / --no-auto-create-users",
+    )
+    table.add_row(
+        "Allowed domains",
+        escape(", ".join(values["allowedDomains"]) or "(any)"),
+        "--allowed-domain",
+    )
+    out.print(table)
+
+
+@settings_app.callback()
+def settings_main(ctx: typer.Context) -> None:
+    """Show or change the workspace settings.
+
+    `idmint settings` alone is `idmint settings show`.
+
+    Example:
+
+        idmint settings
+        idmint settings set --no-require-jwt --ttl 3600
+        idmint settings require-jwt on
+    """
+    if ctx.invoked_subcommand is None:
+        settings_show(api_key=None, as_json=False)
+
+
+@settings_app.command("show")
+def settings_show(api_key: ApiKeyOption = None, as_json: JsonOption = False) -> None:
+    """Show the workspace's settings, its API key, issuer and JWKS URL.
+
+    Example:
+
+        idmint settings show --json
+    """
+    with _service() as idmint:
+        values = _settings_dict(idmint, _workspace(idmint, api_key))
+    _print_settings(values, as_json=as_json)
+
+
+@settings_app.command("set")
+def settings_set(
+    require_jwt: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-jwt/--no-require-jwt",
+            help="Whether identify needs a token (off: development only).",
+            show_default=False,
+        ),
+    ] = None,
+    ttl: Annotated[
+        int | None,
+        typer.Option("--ttl", min=1, help="Default token lifetime, seconds.", show_default=False),
+    ] = None,
+    min_ttl: Annotated[
+        int | None,
+        typer.Option("--min-ttl", min=1, help="Shortest lifetime, seconds.", show_default=False),
+    ] = None,
+    max_ttl: Annotated[
+        int | None,
+        typer.Option("--max-ttl", min=1, help="Longest lifetime, seconds.", show_default=False),
+    ] = None,
+    auto_create_users: Annotated[
+        bool | None,
+        typer.Option(
+            "--auto-create-users/--no-auto-create-users",
+            help="Whether mint creates unknown users (off: they must exist).",
+            show_default=False,
+        ),
+    ] = None,
+    allowed_domains: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-domain",
+            help="A domain the browser may identify from (repeat; e.g. *.example.com). "
+            "Replaces the list.",
+            show_default=False,
+        ),
+    ] = None,
+    clear_allowed_domains: Annotated[
+        bool,
+        typer.Option("--clear-allowed-domains", help="Empty the allowed domain list."),
+    ] = False,
+    name: Annotated[
+        str | None, typer.Option(help="Rename the workspace.", show_default=False)
+    ] = None,
+    api_key: ApiKeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change workspace settings; only the options given change.
+
+    Lifetimes must nest: 1 <= --min-ttl <= --ttl <= --max-ttl <= 30 days.  The change is
+    audited (actor "cli") and takes effect at once.
+
+    Example:
+
+        idmint settings set --no-require-jwt --ttl 3600 --max-ttl 86400
+        idmint settings set --allowed-domain app.example.com --allowed-domain "*.example.com"
+    """
+    if allowed_domains and clear_allowed_domains:
+        raise click.UsageError("Give --allowed-domain or --clear-allowed-domains, not both.")
+    domains = [] if clear_allowed_domains else (allowed_domains or None)
+    changes: dict[str, Any] = {
+        "require_jwt": require_jwt,
+        "token_ttl_seconds": ttl,
+        "min_ttl_seconds": min_ttl,
+        "max_ttl_seconds": max_ttl,
+        "auto_create_users": auto_create_users,
+        "allowed_domains": domains,
+        "name": name,
+    }
+    if all(value is None for value in changes.values()):
+        raise click.UsageError("Nothing to change: give at least one setting option.")
+    with _service() as idmint:
+        workspace = _workspace(idmint, api_key)
+        updated = idmint.workspaces.update_settings(workspace.api_key, actor="cli", **changes)
+        values = _settings_dict(idmint, updated)
+    if not as_json:
+        _stdout().print("Settings updated.")
+    _print_settings(values, as_json=as_json)
+
+
+class Toggle(str, Enum):
+    """``on`` or ``off``."""
+
+    on = "on"
+    off = "off"
+
+
+@settings_app.command("require-jwt")
+def settings_require_jwt(
+    state: Annotated[Toggle, typer.Argument(help="on or off.", show_default=False)],
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Turn "Require JWT" on or off (a shortcut for `settings set --[no-]require-jwt`).
+
+    With it on (the default), identify refuses a user without a token; turn it off only
+    while developing.
+
+    Example:
+
+        idmint settings require-jwt off
+    """
+    with _service() as idmint:
+        workspace = _workspace(idmint, api_key)
+        idmint.workspaces.update_settings(
+            workspace.api_key, actor="cli", require_jwt=state is Toggle.on
+        )
+    _stdout().print(f"Require JWT is now {state.value}.")
+
+
+def main() -> None:
+    """The console script ``idmint``."""
+    app(prog_name="idmint")
+
+
+if __name__ == "__main__":
+    main()
