@@ -84,15 +84,35 @@ class TokenService:
         is_admin: bool = False,
         expires_in: int | None = None,
     ) -> MintedToken:
-        """Mint a token for ``user_id`` (the first API shape, and the CLI's ``token``).
-
-        With auto-create on (the default) the user is created or updated with the given
-        organization, email and admin flag; otherwise the user must exist.
+        """Mint a token for ``user_id`` with an API key and auth token (the first API shape).
 
         :raises CredentialError: for a bad API key or auth token (see ``authenticate``).
         :raises InvalidLifetimeError: for an ``expires_in`` outside the workspace's bounds.
         :raises UserNotFoundError: with auto-create off and an unknown user.
         """
+        workspace, actor = self._authenticate(api_key, auth_token, user_id)
+        return self.issue(
+            workspace,
+            user_id,
+            actor=actor,
+            organization_id=organization_id,
+            email=email,
+            is_admin=is_admin,
+            expires_in=expires_in,
+        )
+
+    def mint_for_email(self, api_key: str, auth_token: str, email: str) -> tuple[MintedToken, User]:
+        """Mint a token for the existing user with ``email`` (the second API shape).
+
+        :raises InvalidEmailError: for a malformed email.
+        :raises UserNotFoundError: when no user has it (no user is created).
+        """
+        workspace, actor = self._authenticate(api_key, auth_token, None)
+        return self.issue_for_email(workspace, email, actor=actor)
+
+    def _authenticate(
+        self, api_key: str, auth_token: str, user_id: object
+    ) -> tuple[Workspace, str]:
         try:
             workspace, credential = self._workspaces.authenticate(api_key, auth_token)
         except IdmintError as exc:
@@ -105,7 +125,23 @@ class TokenService:
                 subject=user_id if isinstance(user_id, str) else None,
             )
             raise
-        actor = f"auth_token:{credential.id}"
+        return workspace, f"auth_token:{credential.id}"
+
+    def issue(
+        self,
+        workspace: Workspace,
+        user_id: str,
+        *,
+        actor: str,
+        organization_id: str | None = None,
+        email: str | None = None,
+        is_admin: bool = False,
+        expires_in: int | None = None,
+    ) -> MintedToken:
+        """Mint for a caller already trusted with ``workspace`` (after ``authenticate``, or the
+        local CLI).  With auto-create on (the default) the user is created or updated with the
+        given organization, email and admin flag; otherwise the user must exist.  Audited.
+        """
         try:
             check_id(user_id, "userId")
             if organization_id is not None:
@@ -124,60 +160,53 @@ class TokenService:
                 lifetime=expires_in,
             )
         except IdmintError as exc:
-            self._audit.record(
-                "token.mint",
-                workspace_id=workspace.id,
-                actor=actor,
-                outcome="failure",
-                reason_code=exc.code,
-                subject=user_id if isinstance(user_id, str) else None,
-            )
+            self._audit_failure(workspace, actor, exc, user_id)
             raise
+        self._audit_success(workspace, actor, minted)
+        return minted
+
+    def issue_for_email(
+        self, workspace: Workspace, email: str, *, actor: str, expires_in: int | None = None
+    ) -> tuple[MintedToken, User]:
+        """Mint for the existing user with ``email``, with their stored organization, email and
+        admin flag; never creates a user.  Audited."""
+        try:
+            user = self._users.by_email(workspace.api_key, email)
+            minted = self._keys.for_workspace(workspace).minter.mint(
+                user.user_id,
+                organization_id=user.organization_id,
+                email=user.email,
+                is_admin=user.is_admin,
+                lifetime=expires_in,
+            )
+        except IdmintError as exc:
+            self._audit_failure(workspace, actor, exc, None)
+            raise
+        self._audit_success(workspace, actor, minted)
+        return minted, user
+
+    def _audit_success(self, workspace: Workspace, actor: str, minted: MintedToken) -> None:
         self._audit.record(
             "token.mint",
             workspace_id=workspace.id,
             actor=actor,
-            subject=user_id,
+            subject=str(minted.claims["sub"]),
             jti=minted.jti,
             kid=minted.kid,
             expires_at=minted.expires_at,
         )
-        return minted
 
-    def mint_for_email(self, api_key: str, auth_token: str, email: str) -> tuple[MintedToken, User]:
-        """Mint a token for the existing user with ``email`` (the second API shape).
-
-        :raises InvalidEmailError: for a malformed email.
-        :raises UserNotFoundError: when no user has it (no user is created).
-        """
-        workspace, credential = self._workspaces.authenticate(api_key, auth_token)
-        try:
-            user = self._users.by_email(api_key, email)
-        except IdmintError as exc:
-            self._audit.record(
-                "token.mint",
-                workspace_id=workspace.id,
-                actor=f"auth_token:{credential.id}",
-                outcome="failure",
-                reason_code=exc.code,
-            )
-            raise
-        minted = self._keys.for_workspace(workspace).minter.mint(
-            user.user_id,
-            organization_id=user.organization_id,
-            email=user.email,
-            is_admin=user.is_admin,
-        )
+    def _audit_failure(
+        self, workspace: Workspace, actor: str, exc: IdmintError, user_id: object
+    ) -> None:
         self._audit.record(
             "token.mint",
             workspace_id=workspace.id,
-            actor=f"auth_token:{credential.id}",
-            subject=user.user_id,
-            jti=minted.jti,
-            kid=minted.kid,
-            expires_at=minted.expires_at,
+            actor=actor,
+            outcome="failure",
+            reason_code=exc.code,
+            subject=user_id if isinstance(user_id, str) else None,
         )
-        return minted, user
 
     def _sync_user(
         self,
