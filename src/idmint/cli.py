@@ -16,31 +16,29 @@ import base64
 import binascii
 import json
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
 from idmint.errors import (
     IdmintError,
     InvalidArgumentError,
     TokenError,
-    UnavailableError,
+    UserNotFoundError,
     WorkspaceNotFoundError,
 )
 from idmint.jws import DEFAULT_LIMITS
 from idmint.service import Idmint
-from idmint.service.validation import check_email
 from idmint.settings import Settings
 from idmint.store import User, Workspace
 from idmint.tokens import MintedToken
@@ -51,7 +49,7 @@ __all__ = ["app", "main"]
 class _Group(TyperGroup):
     """The root command group: the one place where expected errors become one-line messages."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # Any: Typer's Context type lives in a private module
         try:
             return super().invoke(ctx)
         except IdmintError as exc:
@@ -59,7 +57,9 @@ class _Group(TyperGroup):
         except ValidationError as exc:
             # Bad IDMINT_* settings are the user's to fix, not a bug: no traceback.
             problems = "; ".join(
-                f"IDMINT_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+                f"IDMINT_{'_'.join(map(str, error['loc'])).upper()}: {error['msg']}"
+                if error["loc"]
+                else error["msg"]
                 for error in exc.errors()
             )
             _fail(InvalidArgumentError(f"Invalid settings: {problems}."))
@@ -71,6 +71,7 @@ app = typer.Typer(
     help="idmint: mint short-lived signed user tokens and verify them.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="markdown",
     # Locals can hold secrets (the master key, auth tokens): never print them in a traceback.
     pretty_exceptions_show_locals=False,
 )
@@ -103,24 +104,29 @@ def _stdout() -> Console:
 
 def _fail(exc: IdmintError) -> NoReturn:
     Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"Error [{exc.code}]: {escape(exc.message)}"
+        f"Error {_plain(f'[{exc.code}]')}: {_plain(exc.message)}"
     )
     raise typer.Exit(1)
 
 
+def _plain(value: object) -> str:
+    """``value`` as text that is safe to print: Rich markup escaped, and control characters
+    shown as JSON escapes (user fields may come from browsers, a bad token from anyone)."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    if not text.isprintable():
+        text = json.dumps(text)[1:-1]
+    return escape(text)
+
+
 def _echo_json(value: object) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    # ASCII only: every control character is escaped, so the output cannot drive a terminal.
+    typer.echo(json.dumps(value, indent=2))
 
 
 @contextmanager
 def _service() -> Iterator[Idmint]:
     """The service over the configured store, migrated; closed (audit flushed) on exit."""
-    settings = Settings()
-    try:
-        idmint = Idmint.open(settings)
-    except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        raise UnavailableError(f"The store cannot be opened: {reason}") from None
+    idmint = Idmint.open(Settings())
     try:
         yield idmint
     finally:
@@ -152,7 +158,11 @@ def _workspace(idmint: Idmint, api_key: str | None) -> Workspace:
 def _when(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    try:
+        moment = datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, ValueError, OSError):  # an unverified claim can hold anything
+        return "out of range"
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _jwks_uri(issuer: str) -> str:
@@ -196,8 +206,8 @@ def serve(
     os.environ["IDMINT_PORT"] = str(port)
     os.environ["IDMINT_WORKERS"] = str(workers)
     Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"idmint: serving {escape(settings.public_url)} on {escape(host)}:{port} "
-        f"(store: {escape(_where(settings))})"
+        f"idmint: serving {_plain(settings.public_url)} on {_plain(host)}:{port} "
+        f"(store: {_plain(_where(settings))})"
     )
     import uvicorn  # imported here: the other commands need no server
 
@@ -251,10 +261,10 @@ def init(
         }
     )
     out = _stdout()
-    out.print(f"Created workspace [bold]{escape(result.workspace.name)}[/] ({result.workspace.id})")
+    out.print(f"Created workspace [bold]{_plain(result.workspace.name)}[/] ({result.workspace.id})")
     out.print(f"  API key:    {api_key}")
-    out.print(f"  Issuer:     {escape(result.issuer)}")
-    out.print(f"  JWKS URL:   {escape(_jwks_uri(result.issuer))}")
+    out.print(f"  Issuer:     {_plain(result.issuer)}")
+    out.print(f"  JWKS URL:   {_plain(_jwks_uri(result.issuer))}")
     out.print()
     out.print(f"  Auth token: [bold]{secret}[/]")
     out.print(
@@ -265,14 +275,27 @@ def init(
     out.print("Start the server with `idmint serve`, then mint a token for a user:")
     out.print()
     out.print(
-        f"  curl -sS -X POST {escape(settings.public_url)}/v1/auth/token/get \\\n"
+        f"  curl -sS -X POST {_plain(settings.public_url)}/v1/auth/token/get \\\n"
         "    -H 'Content-Type: application/json' \\\n"
-        f"    -d '{escape(body)}'",
+        f"    -d '{_plain(body)}'",
         highlight=False,
     )
 
 
 # --- token --------------------------------------------------------------------------------
+
+
+def _ask_email() -> str:
+    """Ask for the email on stderr (click's prompt writes a space to stdout, which would spoil
+    ``--json`` output); an empty answer asks again, end of input aborts."""
+    while True:
+        typer.echo("Email: ", nl=False, err=True)
+        line = sys.stdin.readline()
+        if not line:
+            typer.echo(err=True)
+            raise typer.Abort()
+        if line.strip():
+            return line.strip()
 
 
 def _mint_for_email(
@@ -281,88 +304,12 @@ def _mint_for_email(
     """Mint for the existing user with ``email`` (like ``POST /api/v1/tokens``): no user is
     created, and the claims come from the stored user."""
     try:
-        check_email(email)
-        user = idmint.users.by_email(workspace.api_key, email)
-        keys = idmint.keys.for_workspace(workspace)
-        if expires_in is not None:
-            keys.minter.bounds.check(expires_in)
-        minted = keys.minter.mint(
-            user.user_id,
-            organization_id=user.organization_id,
-            email=user.email,
-            is_admin=user.is_admin,
-            lifetime=expires_in,
-        )
-    except IdmintError as exc:
-        idmint.audit.record(
-            "token.mint",
-            workspace_id=workspace.id,
-            actor="cli",
-            outcome="failure",
-            reason_code=exc.code,
-        )
-        raise
-    _audit_mint(idmint, workspace, minted)
-    return minted, user
-
-
-def _mint_for_user_id(
-    idmint: Idmint,
-    workspace: Workspace,
-    user_id: str,
-    *,
-    email: str | None,
-    organization_id: str | None,
-    is_admin: bool,
-    expires_in: int | None,
-) -> MintedToken:
-    """Mint for ``user_id`` with :meth:`TokenService.mint`'s semantics (the user is created or
-    updated as the workspace's auto-create setting says), without an auth token: the CLI is
-    trusted because it holds the store."""
-    from idmint.service.validation import check_id
-
-    try:
-        check_id(user_id, "userId")
-        if organization_id is not None:
-            check_id(organization_id, "organizationId")
-        if email is not None:
-            check_email(email)
-        keys = idmint.keys.for_workspace(workspace)
-        if expires_in is not None:
-            keys.minter.bounds.check(expires_in)
-        # The service's own upsert, so that auto-create and isAdmin behave exactly as in mint.
-        idmint.tokens._sync_user(workspace, user_id, organization_id, email, is_admin)
-        minted = keys.minter.mint(
-            user_id,
-            organization_id=organization_id,
-            email=email,
-            is_admin=is_admin,
-            lifetime=expires_in,
-        )
-    except IdmintError as exc:
-        idmint.audit.record(
-            "token.mint",
-            workspace_id=workspace.id,
-            actor="cli",
-            outcome="failure",
-            reason_code=exc.code,
-            subject=user_id,
-        )
-        raise
-    _audit_mint(idmint, workspace, minted)
-    return minted
-
-
-def _audit_mint(idmint: Idmint, workspace: Workspace, minted: MintedToken) -> None:
-    idmint.audit.record(
-        "token.mint",
-        workspace_id=workspace.id,
-        actor="cli",
-        subject=str(minted.claims["sub"]),
-        jti=minted.jti,
-        kid=minted.kid,
-        expires_at=minted.expires_at,
-    )
+        return idmint.tokens.issue_for_email(workspace, email, actor="cli", expires_in=expires_in)
+    except UserNotFoundError:
+        raise UserNotFoundError(
+            f"No user with the email {email!r} in this workspace "
+            "(add one with `idmint users add`, or mint with --user-id)."
+        ) from None
 
 
 @app.command()
@@ -399,6 +346,7 @@ def token(
         int | None,
         typer.Option(
             min=1,
+            metavar="SECONDS",
             help="Lifetime in seconds, within the workspace's bounds. "
             "[default: the workspace's TTL]",
             show_default=False,
@@ -421,21 +369,20 @@ def token(
         idmint token --user-id user-1 --organization org-1 ann@example.com --json
     """
     if user_id is None and (organization is not None or admin is not None):
-        raise click.UsageError("--organization and --admin/--no-admin need --user-id.")
-    if user_id is None and email is None:
-        # On stderr, so that `--json` output stays one clean JSON document.
-        email = typer.prompt("Email", err=True).strip()
+        raise typer.BadParameter(
+            "it applies with --user-id only.", param_hint="'--organization' / '--admin'"
+        )
     with _service() as idmint:
-        workspace = _workspace(idmint, api_key)
+        workspace = _workspace(idmint, api_key)  # before prompting: no workspace, no question
         if user_id is None:
-            assert email is not None  # noqa: S101 - prompted above
-            minted, user = _mint_for_email(idmint, workspace, email, expires_in)
+            address = email if email is not None else _ask_email()
+            minted, user = _mint_for_email(idmint, workspace, address, expires_in)
             who = f"{user.user_id} ({user.email})"
         else:
-            minted = _mint_for_user_id(
-                idmint,
+            minted = idmint.tokens.issue(
                 workspace,
                 user_id,
+                actor="cli",
                 email=email,
                 organization_id=organization,
                 is_admin=bool(admin),
@@ -448,7 +395,7 @@ def token(
         )
         return
     out = _stdout()
-    out.print(f"Token generated for {escape(who)}.")
+    out.print(f"Token generated for {_plain(who)}.")
     out.print("Token type: bearer")
     out.print(f"JWT: {minted.token}")
     out.print(f"Expires in: {minted.expires_in} seconds")
@@ -460,7 +407,8 @@ def token(
 def _b64_json(segment: str) -> dict[str, Any] | None:
     try:
         data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        value = json.loads(data)
+        # NaN and Infinity stay strings: the --json output must remain valid JSON.
+        value = json.loads(data, parse_constant=str)
     except (binascii.Error, ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
@@ -482,10 +430,10 @@ def _fields_table(title: str, values: Mapping[str, Any]) -> Table:
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for name, value in values.items():
-        text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+        text = _plain(value)
         if name in {"iat", "nbf", "exp"} and isinstance(value, int | float):
-            text = f"{value} ({_when(value)})"
-        table.add_row(escape(name), escape(text))
+            text = f"{text} ({_when(value)})"
+        table.add_row(_plain(name), text)
     return table
 
 
@@ -528,7 +476,7 @@ def _report_invalid(exc: TokenError, unverified: dict[str, Any] | None, *, as_js
         _echo_json({"valid": False, "error": exc.to_dict(), "unverified": unverified})
         return
     out = _stdout()
-    out.print(f"[bold red]invalid[/] [{exc.code}]: {escape(exc.message)}")
+    out.print(f"[bold red]invalid[/] {_plain(f'[{exc.code}]')}: {_plain(exc.message)}")
     if unverified is None:
         out.print("The token cannot be decoded.")
         return
@@ -584,7 +532,7 @@ def users_add(
             organization_id=organization,
             name=name,
         )
-    _stdout().print(f"Added user {escape(user.user_id)}.")
+    _stdout().print(f"Added user {_plain(user.user_id)}.")
 
 
 @users_app.command("list")
@@ -617,19 +565,20 @@ def users_list(
     if not users:
         out.print("No users.")
         return
-    table = Table("userId", "email", "organizationId", "name", "admin", "created")
+    table = Table("userId", "email", "organizationId", "name", "admin")
+    table.add_column("created (UTC)", no_wrap=True)
     for user in users:
         table.add_row(
-            escape(user.user_id),
-            escape(user.email or "-"),
-            escape(user.organization_id or "-"),
-            escape(user.name or "-"),
+            _plain(user.user_id),
+            _plain(user.email or "-"),
+            _plain(user.organization_id or "-"),
+            _plain(user.name or "-"),
             "yes" if user.is_admin else "no",
-            _when(user.created_at),
+            _when(user.created_at)[:16].replace("T", " "),
         )
     out.print(table)
     if following is not None:
-        out.print(f"More: idmint users list --after {escape(following)}")
+        out.print(f"More: idmint users list --after {_plain(following)}")
 
 
 # --- settings -----------------------------------------------------------------------------
@@ -657,15 +606,13 @@ def _print_settings(values: dict[str, Any], *, as_json: bool) -> None:
         _echo_json(values)
         return
     out = _stdout()
-    out.print(f"Workspace [bold]{escape(values['name'])}[/] ({values['workspaceId']})")
+    out.print(f"Workspace [bold]{_plain(values['name'])}[/] ({values['workspaceId']})")
     out.print(f"  API key:   {values['apiKey']}")
-    out.print(f"  Issuer:    {escape(values['issuer'])}")
-    out.print(f"  JWKS URL:  {escape(values['jwksUri'])}")
+    out.print(f"  Issuer:    {_plain(values['issuer'])}")
+    out.print(f"  JWKS URL:  {_plain(values['jwksUri'])}")
     table = Table("setting", "value", "change with")
     on_off = {True: "on", False: "off"}
-    table.add_row(
-        "Require JWT", on_off[values["requireJwt"]], "--require-jwt / --no-require-jwt"
-    )
+    table.add_row("Require JWT", on_off[values["requireJwt"]], "--require-jwt / --no-require-jwt")
     table.add_row("Token TTL (default)", f"{values['tokenTtlSeconds']} s", "--ttl")
     table.add_row("Minimum TTL", f"{values['minTtlSeconds']} s", "--min-ttl")
     table.add_row("Maximum TTL", f"{values['maxTtlSeconds']} s", "--max-ttl")
@@ -676,7 +623,7 @@ def _print_settings(values: dict[str, Any], *, as_json: bool) -> None:
     )
     table.add_row(
         "Allowed domains",
-        escape(", ".join(values["allowedDomains"]) or "(any)"),
+        _plain(", ".join(values["allowedDomains"]) or "(any)"),
         "--allowed-domain",
     )
     out.print(table)
@@ -723,15 +670,33 @@ def settings_set(
     ] = None,
     ttl: Annotated[
         int | None,
-        typer.Option("--ttl", min=1, help="Default token lifetime, seconds.", show_default=False),
+        typer.Option(
+            "--ttl",
+            min=1,
+            metavar="SECONDS",
+            help="Default token lifetime, seconds.",
+            show_default=False,
+        ),
     ] = None,
     min_ttl: Annotated[
         int | None,
-        typer.Option("--min-ttl", min=1, help="Shortest lifetime, seconds.", show_default=False),
+        typer.Option(
+            "--min-ttl",
+            min=1,
+            metavar="SECONDS",
+            help="Shortest lifetime, seconds.",
+            show_default=False,
+        ),
     ] = None,
     max_ttl: Annotated[
         int | None,
-        typer.Option("--max-ttl", min=1, help="Longest lifetime, seconds.", show_default=False),
+        typer.Option(
+            "--max-ttl",
+            min=1,
+            metavar="SECONDS",
+            help="Longest lifetime, seconds.",
+            show_default=False,
+        ),
     ] = None,
     auto_create_users: Annotated[
         bool | None,
@@ -745,6 +710,7 @@ def settings_set(
         list[str] | None,
         typer.Option(
             "--allowed-domain",
+            metavar="DOMAIN",
             help="A domain the browser may identify from (repeat; e.g. *.example.com). "
             "Replaces the list.",
             show_default=False,
@@ -768,10 +734,12 @@ def settings_set(
     Example:
 
         idmint settings set --no-require-jwt --ttl 3600 --max-ttl 86400
-        idmint settings set --allowed-domain app.example.com --allowed-domain "*.example.com"
+        idmint settings set --allowed-domain "*.example.com"
     """
     if allowed_domains and clear_allowed_domains:
-        raise click.UsageError("Give --allowed-domain or --clear-allowed-domains, not both.")
+        raise typer.BadParameter(
+            "give one or the other.", param_hint="'--allowed-domain' / '--clear-allowed-domains'"
+        )
     domains = [] if clear_allowed_domains else (allowed_domains or None)
     changes: dict[str, Any] = {
         "require_jwt": require_jwt,
@@ -783,7 +751,9 @@ def settings_set(
         "name": name,
     }
     if all(value is None for value in changes.values()):
-        raise click.UsageError("Nothing to change: give at least one setting option.")
+        raise typer.BadParameter(
+            "nothing to change; give at least one setting (see --help).", param_hint="options"
+        )
     with _service() as idmint:
         workspace = _workspace(idmint, api_key)
         updated = idmint.workspaces.update_settings(workspace.api_key, actor="cli", **changes)
@@ -793,7 +763,7 @@ def settings_set(
     _print_settings(values, as_json=as_json)
 
 
-class Toggle(str, Enum):
+class Toggle(StrEnum):
     """``on`` or ``off``."""
 
     on = "on"

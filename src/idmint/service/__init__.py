@@ -10,8 +10,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
 from idmint.clock import Clock, SystemClock
-from idmint.errors import WorkspaceExistsError
+from idmint.errors import UnavailableError, WorkspaceExistsError
 from idmint.keys import MasterKey
 from idmint.service.audit import AuditLog
 from idmint.service.keys import KeyService
@@ -88,10 +90,23 @@ class Idmint:
     def open(
         cls, settings: Settings, *, clock: Clock | None = None, schema: str | None = None
     ) -> Idmint:
-        """Open (and migrate) the store named by the settings."""
-        store = Store.open(settings.resolved_database_url, schema=schema)
-        store.migrate()
-        return cls(settings, store, load_master_key(settings), clock=clock)
+        """Open (and migrate) the store named by the settings.
+
+        :raises UnavailableError: when the database cannot be reached or the data directory
+            or master key file cannot be used.
+        """
+        try:
+            store = Store.open(settings.resolved_database_url, schema=schema)
+            store.migrate()
+            master_key = load_master_key(settings)
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            raise UnavailableError(f"The store cannot be opened: {reason}") from None
+        except OSError as exc:  # an unwritable data directory, an unreadable master.key, ...
+            raise UnavailableError(
+                f"The store cannot be opened: {exc.strerror or exc}: {exc.filename}"
+            ) from None
+        return cls(settings, store, master_key, clock=clock)
 
     def init_workspace(
         self,
