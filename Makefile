@@ -44,7 +44,9 @@ test: lint
 bench: env
 	$(BIN)/python bench/run.py
 
+# First run: creates the workspace and prints its credentials once; later runs just serve.
 run: env
+	$(BIN)/idmint init --if-missing
 	$(BIN)/idmint serve
 
 clean:

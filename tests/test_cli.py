@@ -683,3 +683,16 @@ def test_main_is_the_console_script(monkeypatch: pytest.MonkeyPatch, data_dir: P
         cli.main()
 
     assert exited.value.code == 0
+
+
+def test_init_if_missing_reports_the_existing_workspace_and_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDMINT_DATA_DIR", str(tmp_path))
+    first = CliRunner().invoke(app, ["init", "--if-missing"])
+    assert first.exit_code == 0, first.output
+    assert "export AUTH_TOKEN=sk_" in first.output
+    again = CliRunner().invoke(app, ["init", "--if-missing"])
+    assert again.exit_code == 0, again.output
+    assert "exists" in again.output
+    assert "sk_" not in again.output  # the secret is never shown twice

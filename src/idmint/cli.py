@@ -222,13 +222,22 @@ def serve(
 @app.command()
 def init(
     name: Annotated[str, typer.Option(help="The workspace's display name.")] = "default",
+    if_missing: Annotated[
+        bool,
+        typer.Option(
+            "--if-missing",
+            help="When a workspace exists, say so and exit 0 instead of failing (`make run` uses it).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Create the workspace, its signing key and a first auth token.
 
     Prints the API key, the auth token (once: store it now, it is never shown again), the
-    issuer, the JWKS URL and a curl command that mints a token.  Never overwrites: when the
-    store already holds a workspace, it stops with exit code 1 (workspace_exists).
+    issuer, the JWKS URL, the two `export` lines the README's example uses, and a curl
+    command that mints a token.  Never overwrites: when the store already holds a workspace,
+    it stops with exit code 1 (workspace_exists), or with --if-missing reports the existing
+    workspace's API key and exits 0.
 
     Example:
 
@@ -236,6 +245,13 @@ def init(
         idmint init --json > idmint-credentials.json
     """
     with _service() as idmint:
+        existing = idmint.workspaces.all()
+        if existing and if_missing:
+            _stdout().print(
+                f"Workspace {_plain(existing[0].name)} exists (API key {existing[0].api_key}); "
+                "its auth token was shown when it was created."
+            )
+            return
         result = idmint.init_workspace(name)
         settings = idmint.settings
     api_key, secret = result.workspace.api_key, result.auth_token.secret
@@ -271,6 +287,11 @@ def init(
         "  [bold red]Store the auth token now; it is never shown again.[/] "
         "Keep it on your backend only."
     )
+    out.print()
+    out.print("For the README's example, paste into a second terminal:")
+    out.print()
+    out.print(f"  export API_KEY={api_key}", highlight=False)
+    out.print(f"  export AUTH_TOKEN={secret}", highlight=False)
     out.print()
     out.print("Start the server with `idmint serve`, then mint a token for a user:")
     out.print()
