@@ -24,6 +24,7 @@ from idmint.settings import Settings
 __all__ = ["create_app", "create_app_from_env"]
 
 AUDIT_FLUSH_SECONDS = 0.5
+PURGE_EVERY_ROUNDS = 120  # once a minute
 
 
 def create_app(
@@ -80,10 +81,16 @@ def create_app_from_env() -> FastAPI:
 
 
 async def _flush_audit(service: Idmint) -> None:
+    # Background upkeep: write buffered audit events often, drop expired denylist entries
+    # now and then (the revocations table never outgrows the tokens that can still be used).
+    rounds = 0
     while True:
         await asyncio.sleep(AUDIT_FLUSH_SECONDS)
         if service.audit.pending:
             await run_in_threadpool(service.audit.flush)
+        rounds += 1
+        if rounds % PURGE_EVERY_ROUNDS == 0:
+            await run_in_threadpool(service.store.purge_revocations, service.clock.now())
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

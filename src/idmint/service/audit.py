@@ -64,7 +64,8 @@ class AuditLog:
 
     def credential_used(self, auth_token_id: str) -> None:
         """Note an auth token's last use; written with the next batch."""
-        self._last_used[auth_token_id] = self._clock.now()
+        with self._lock:
+            self._last_used[auth_token_id] = self._clock.now()
 
     def flush(self) -> int:
         """Write what is buffered; returns the number of events written."""

@@ -20,7 +20,7 @@ __all__ = ["KeyService", "WorkspaceKeys"]
 class WorkspaceKeys:
     """What minting and verifying need for one workspace, built once per key/settings change."""
 
-    version: float
+    version: tuple[float, int, int, int]
     ring: KeyRing
     minter: TokenMinter
     verifier: TokenVerifier
@@ -66,8 +66,14 @@ class KeyService:
 
     def for_workspace(self, workspace: Workspace) -> WorkspaceKeys:
         """The key ring, minter and verifier of ``workspace`` (cached)."""
+        version = (
+            workspace.updated_at,
+            workspace.token_ttl_seconds,
+            workspace.min_ttl_seconds,
+            workspace.max_ttl_seconds,
+        )
         cached = self._cache.get(workspace.id)
-        if cached is not None and cached.version == workspace.updated_at:
+        if cached is not None and cached.version == version:
             return cached
         ring = KeyRing(
             SigningKey.decrypt(
@@ -86,7 +92,7 @@ class KeyService:
             maximum=timedelta(seconds=workspace.max_ttl_seconds),
         )
         keys = WorkspaceKeys(
-            version=workspace.updated_at,
+            version=version,
             ring=ring,
             minter=TokenMinter(
                 ring,

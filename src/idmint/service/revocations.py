@@ -45,11 +45,11 @@ class Denylist:
             return True
         issued = claims.issued_at if claims.issued_at is not None else 0
         cutoff = self.users.get(claims.subject)
-        if cutoff is not None and issued < cutoff:
+        if cutoff is not None and issued <= cutoff:
             return True
         if claims.organization_id is not None:
             cutoff = self.organizations.get(claims.organization_id)
-            if cutoff is not None and issued < cutoff:
+            if cutoff is not None and issued <= cutoff:
                 return True
         return False
 

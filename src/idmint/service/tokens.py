@@ -7,11 +7,11 @@ from typing import Any
 
 from idmint.clock import Clock
 from idmint.errors import (
+    ApiKeyNotFoundError,
     EmailMismatchError,
     IdmintError,
     JwtRequiredError,
     OrganizationMismatchError,
-    TokenError,
     UserMismatchError,
     UserNotFoundError,
 )
@@ -22,7 +22,7 @@ from idmint.service.revocations import RevocationService
 from idmint.service.users import UserService
 from idmint.service.validation import check_email, check_id
 from idmint.service.workspaces import WorkspaceService
-from idmint.store import Session, Store, User, Workspace
+from idmint.store import Session, Store, User, Workspace, email_key
 from idmint.tokens import MintedToken, VerifiedToken
 
 __all__ = ["IdentifiedSession", "TokenService"]
@@ -116,9 +116,11 @@ class TokenService:
         try:
             workspace, credential = self._workspaces.authenticate(api_key, auth_token)
         except IdmintError as exc:
+            # Attempts with a revoked or foreign auth token belong in the named workspace's log.
+            known = None if isinstance(exc, ApiKeyNotFoundError) else self._workspaces.get(api_key)
             self._audit.record(
                 "token.mint",
-                workspace_id=None,
+                workspace_id=known.id if known is not None else None,
                 actor="unknown",
                 outcome="failure",
                 reason_code=exc.code,
@@ -250,8 +252,9 @@ class TokenService:
             ``email_mismatch``, naming the field.
         """
         workspace = self._workspaces.get(api_key)
-        user_id = check_id(user.get("userId"), "user.userId")
+        claimed = user.get("userId")
         try:
+            user_id = check_id(claimed, "user.userId")
             if auth_token is None:
                 if workspace.require_jwt:
                     raise JwtRequiredError()
@@ -270,21 +273,22 @@ class TokenService:
                     raise OrganizationMismatchError()
                 if token_claims.email is not None and (
                     not isinstance(user.get("email"), str)
-                    or user["email"].casefold() != token_claims.email.casefold()
+                    or email_key(user["email"]) != email_key(token_claims.email)
                 ):
                     raise EmailMismatchError()
                 claims = dict(token_claims.raw)
                 is_admin, verified, jti = token_claims.is_admin, True, token_claims.jti
                 expires_at = float(token_claims.expires_at)
                 organization_id = token_claims.organization_id or user.get("organizationId")
-        except (TokenError, IdmintError) as exc:
+        except IdmintError as exc:
+            subject = claimed[:256] if isinstance(claimed, str) else None
             self._audit.record(
                 "identify",
                 workspace_id=workspace.id,
-                actor=f"user:{user_id}",
+                actor=f"user:{subject}",
                 outcome="failure",
                 reason_code=exc.code,
-                subject=user_id,
+                subject=subject,
             )
             raise
         profile = self._store_profile(workspace, user_id, user)

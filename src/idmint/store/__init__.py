@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, or_, select, update
+from sqlalchemy import Engine, create_engine, delete, event, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session as OrmSession
@@ -42,9 +42,15 @@ __all__ = [
     "Store",
     "User",
     "Workspace",
+    "email_key",
 ]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def email_key(email: str) -> str:
+    """How emails are compared: Unicode case folding, the same on every backend."""
+    return email.casefold()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -176,7 +182,7 @@ class Store:
         """The user with this email (compared case-insensitively)."""
         with self.session() as session:
             query = select(User).where(
-                User.workspace_id == workspace_id, func.lower(User.email) == email.lower()
+                User.workspace_id == workspace_id, User.email_key == email_key(email)
             )
             return session.scalars(query.order_by(User.created_at).limit(1)).first()
 
@@ -195,6 +201,8 @@ class Store:
 
         :raises UserExistsError: when the userId is taken in the workspace.
         """
+        if user.email is not None:
+            user.email_key = email_key(user.email)
         try:
             with self.session() as session:
                 self._ensure_organization(
@@ -209,6 +217,8 @@ class Store:
         self, workspace_id: str, user_id: str, values: dict[str, Any], now: float
     ) -> None:
         """Create the user or update the given fields, atomically (no read-then-write race)."""
+        if values.get("email") is not None:
+            values = {**values, "email_key": email_key(values["email"])}
         insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         row = {
             "workspace_id": workspace_id,

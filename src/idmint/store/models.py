@@ -87,6 +87,8 @@ class User(Base):
     user_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     organization_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    # The email casefolded in Python, so that lookups ignore case beyond ASCII on every backend.
+    email_key: Mapped[str | None] = mapped_column(String(320), nullable=True)
     name: Mapped[str | None] = mapped_column(String(256), nullable=True)
     photo_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -94,7 +96,7 @@ class User(Base):
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 
-    __table_args__ = (Index("ix_users_email", "workspace_id", "email"),)
+    __table_args__ = (Index("ix_users_email_key", "workspace_id", "email_key"),)
 
 
 class SigningKeyRow(Base):

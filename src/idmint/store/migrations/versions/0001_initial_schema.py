@@ -129,6 +129,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.String(length=256), nullable=False),
         sa.Column("organization_id", sa.String(length=256), nullable=True),
         sa.Column("email", sa.String(length=320), nullable=True),
+        sa.Column("email_key", sa.String(length=320), nullable=True),
         sa.Column("name", sa.String(length=256), nullable=True),
         sa.Column("photo_url", sa.String(length=2048), nullable=True),
         sa.Column("profile", sa.JSON(), nullable=False),
@@ -139,12 +140,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("workspace_id", "user_id"),
     )
     with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.create_index("ix_users_email", ["workspace_id", "email"], unique=False)
+        batch_op.create_index("ix_users_email_key", ["workspace_id", "email_key"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_index("ix_users_email")
+        batch_op.drop_index("ix_users_email_key")
 
     op.drop_table("users")
     op.drop_table("signing_keys")

@@ -1,0 +1,180 @@
+"""Users: admin operations through UserService, on both backends."""
+
+from __future__ import annotations
+
+import pytest
+
+from idmint import FrozenClock
+from idmint.errors import (
+    ApiKeyNotFoundError,
+    InvalidArgumentError,
+    InvalidEmailError,
+    UserExistsError,
+    UserNotFoundError,
+)
+from idmint.service import Idmint, InitResult
+
+from .conftest import user_count
+
+
+def test_create_and_get_a_user(idmint: Idmint, tenant: InitResult, clock: FrozenClock) -> None:
+    api_key = tenant.workspace.api_key
+    created = idmint.users.create(
+        api_key,
+        "user-1",
+        actor="admin",
+        email="Ann@Example.com",
+        organization_id="org-1",
+        name="Ann",
+        is_admin=True,
+    )
+    assert created.created_at == clock.now()
+    user = idmint.users.get(api_key, "user-1")
+    assert (user.user_id, user.email, user.organization_id, user.name, user.is_admin) == (
+        "user-1",
+        "Ann@Example.com",
+        "org-1",
+        "Ann",
+        True,
+    )
+    assert user.profile == {}
+
+
+def test_create_duplicate_user(idmint: Idmint, tenant: InitResult) -> None:
+    api_key = tenant.workspace.api_key
+    idmint.users.create(api_key, "user-1", actor="admin", email="a@example.com")
+    with pytest.raises(UserExistsError) as info:
+        idmint.users.create(api_key, "user-1", actor="admin", email="b@example.com")
+    assert info.value.code == "user_exists"
+    assert idmint.users.get(api_key, "user-1").email == "a@example.com"
+
+
+def test_same_user_id_in_two_workspaces(
+    idmint: Idmint, tenant: InitResult, other_tenant: InitResult
+) -> None:
+    idmint.users.create(tenant.workspace.api_key, "user-1", actor="admin", email="a@example.com")
+    idmint.users.create(
+        other_tenant.workspace.api_key, "user-1", actor="admin", email="b@example.com"
+    )
+    assert idmint.users.get(tenant.workspace.api_key, "user-1").email == "a@example.com"
+    assert idmint.users.get(other_tenant.workspace.api_key, "user-1").email == "b@example.com"
+
+
+@pytest.mark.parametrize(
+    ("user_id", "fields", "error", "field"),
+    [
+        ("", {}, InvalidArgumentError, "userId"),
+        ("   ", {}, InvalidArgumentError, "userId"),
+        ("x" * 257, {}, InvalidArgumentError, "userId"),
+        ("bad\nid", {}, InvalidArgumentError, "userId"),
+        ("user-1", {"organization_id": ""}, InvalidArgumentError, "organizationId"),
+        ("user-1", {"email": "not-an-email"}, InvalidEmailError, "email"),
+        ("user-1", {"email": "two@@example.com"}, InvalidEmailError, "email"),
+    ],
+)
+def test_create_rejects_bad_input_and_stores_nothing(
+    idmint: Idmint,
+    tenant: InitResult,
+    user_id: str,
+    fields: dict[str, str],
+    error: type[InvalidArgumentError],
+    field: str,
+) -> None:
+    with pytest.raises(error) as info:
+        idmint.users.create(tenant.workspace.api_key, user_id, actor="admin", **fields)
+    assert type(info.value) is error
+    assert info.value.field == field
+    assert user_count(idmint.store) == 0
+
+
+def test_get_unknown_user(idmint: Idmint, tenant: InitResult) -> None:
+    with pytest.raises(UserNotFoundError) as info:
+        idmint.users.get(tenant.workspace.api_key, "nobody")
+    assert info.value.code == "user_not_found"
+
+
+def test_user_of_another_workspace_is_not_found(
+    idmint: Idmint, tenant: InitResult, other_tenant: InitResult
+) -> None:
+    idmint.users.create(other_tenant.workspace.api_key, "user-1", actor="admin")
+    with pytest.raises(UserNotFoundError):
+        idmint.users.get(tenant.workspace.api_key, "user-1")
+
+
+def test_unknown_api_key(idmint: Idmint, tenant: InitResult) -> None:
+    with pytest.raises(ApiKeyNotFoundError):
+        idmint.users.create("pk_unknown", "user-1", actor="admin")
+    with pytest.raises(ApiKeyNotFoundError):
+        idmint.users.list("pk_unknown")
+
+
+def test_by_email_is_case_insensitive(idmint: Idmint, tenant: InitResult) -> None:
+    api_key = tenant.workspace.api_key
+    idmint.users.create(api_key, "user-1", actor="admin", email="Ann.Lee@Example.com")
+    assert idmint.users.by_email(api_key, "ann.lee@example.com").user_id == "user-1"
+    assert idmint.users.by_email(api_key, "ANN.LEE@EXAMPLE.COM").user_id == "user-1"
+    with pytest.raises(UserNotFoundError):
+        idmint.users.by_email(api_key, "bob@example.com")
+    with pytest.raises(InvalidEmailError) as info:
+        idmint.users.by_email(api_key, "ann.lee")
+    assert info.value.field == "username"
+
+
+def test_list_pages_by_user_id(idmint: Idmint, tenant: InitResult) -> None:
+    api_key = tenant.workspace.api_key
+    for user_id in ("carol", "alice", "erin", "bob", "dave"):
+        idmint.users.create(api_key, user_id, actor="admin")
+    assert [u.user_id for u in idmint.users.list(api_key)] == [
+        "alice",
+        "bob",
+        "carol",
+        "dave",
+        "erin",
+    ]
+    first = idmint.users.list(api_key, limit=2)
+    second = idmint.users.list(api_key, limit=2, after=first[-1].user_id)
+    third = idmint.users.list(api_key, limit=2, after=second[-1].user_id)
+    assert [[u.user_id for u in page] for page in (first, second, third)] == [
+        ["alice", "bob"],
+        ["carol", "dave"],
+        ["erin"],
+    ]
+    assert idmint.users.list(api_key, after="erin") == []
+
+
+def test_delete_user(idmint: Idmint, tenant: InitResult) -> None:
+    api_key = tenant.workspace.api_key
+    idmint.users.create(api_key, "user-1", actor="admin")
+    idmint.users.delete(api_key, "user-1", actor="admin")
+    with pytest.raises(UserNotFoundError):
+        idmint.users.get(api_key, "user-1")
+    with pytest.raises(UserNotFoundError):
+        idmint.users.delete(api_key, "user-1", actor="admin")
+
+
+def test_unicode_users_round_trip(idmint: Idmint, tenant: InitResult) -> None:
+    api_key = tenant.workspace.api_key
+    idmint.users.create(
+        api_key,
+        "ユーザー 🚀",
+        actor="admin",
+        email="zoë@exämple.com",
+        organization_id="組織-1",
+        name="Zoë",
+    )
+    user = idmint.users.get(api_key, "ユーザー 🚀")
+    assert (user.email, user.organization_id, user.name) == ("zoë@exämple.com", "組織-1", "Zoë")
+    assert idmint.users.by_email(api_key, "zoë@exämple.com").user_id == "ユーザー 🚀"
+    assert [u.user_id for u in idmint.users.list(api_key)] == ["ユーザー 🚀"]
+
+
+def test_user_changes_are_audited(idmint: Idmint, tenant: InitResult) -> None:
+    api_key = tenant.workspace.api_key
+    idmint.users.create(api_key, "user-1", actor="admin:ann")
+    idmint.users.delete(api_key, "user-1", actor="admin:ann")
+    idmint.audit.flush()
+    events = idmint.store.audit_events(tenant.workspace.id, limit=2)
+    assert [(e.action, e.actor, e.subject, e.outcome) for e in events] == [
+        ("user.delete", "admin:ann", "user-1", "success"),
+        ("user.create", "admin:ann", "user-1", "success"),
+    ]
