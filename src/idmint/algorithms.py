@@ -18,7 +18,7 @@ RS256/HS256 key-confusion attack has nothing to confuse).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Final
+from typing import ClassVar, Final, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -70,8 +70,8 @@ class _ECDSA(Algorithm):
         self._ecdsa = ec.ECDSA(hash_)
 
     def sign(self, key: PrivateKey, data: bytes) -> bytes:
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise TypeError(f"{self.name} signs with a EllipticCurvePrivateKey")
+        # The key's type was checked once, when its SigningKey was made (accepts()).
+        key = cast(ec.EllipticCurvePrivateKey, key)
         r, s = decode_dss_signature(key.sign(data, self._ecdsa))
         return r.to_bytes(self.size, "big") + s.to_bytes(self.size, "big")
 
@@ -105,8 +105,8 @@ class _EdDSA(Algorithm):
         self.crv = "Ed25519"
 
     def sign(self, key: PrivateKey, data: bytes) -> bytes:
-        if not isinstance(key, ed25519.Ed25519PrivateKey):
-            raise TypeError(f"{self.name} signs with a Ed25519PrivateKey")
+        # The key's type was checked once, when its SigningKey was made (accepts()).
+        key = cast(ed25519.Ed25519PrivateKey, key)
         return key.sign(data)
 
     def verify(self, key: PublicKey, data: bytes, signature: bytes) -> bool:
@@ -136,8 +136,8 @@ class _RSA(Algorithm):
         )
 
     def sign(self, key: PrivateKey, data: bytes) -> bytes:
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise TypeError(f"{self.name} signs with a RSAPrivateKey")
+        # The key's type was checked once, when its SigningKey was made (accepts()).
+        key = cast(rsa.RSAPrivateKey, key)
         return key.sign(data, self._padding, self._hash)
 
     def verify(self, key: PublicKey, data: bytes, signature: bytes) -> bool:

@@ -16,14 +16,13 @@ HMAC names are rejected because no key has them.
 from __future__ import annotations
 
 import json
-from base64 import urlsafe_b64encode
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final
 
-from idmint._b64 import b64decode
+from idmint._b64 import b64decode, b64encode_bytes
 from idmint.errors import (
     AlgorithmMismatchError,
     ForbiddenHeaderError,
@@ -171,6 +170,5 @@ def verify_compact(
 
 def sign_compact(key: SigningKey, payload: bytes) -> str:
     """A compact JWS of ``payload`` with the key's precomputed ``alg``/``typ``/``kid`` header."""
-    signing_input = key.header_segment + b"." + urlsafe_b64encode(payload).rstrip(b"=")
-    signature = urlsafe_b64encode(key.sign(signing_input)).rstrip(b"=")
-    return (signing_input + b"." + signature).decode("ascii")
+    signing_input = key.header_segment + b"." + b64encode_bytes(payload)
+    return (signing_input + b"." + b64encode_bytes(key.sign(signing_input))).decode("ascii")

@@ -9,7 +9,6 @@ claims = verifier.verify(token).claims
 from __future__ import annotations
 
 import os
-from base64 import urlsafe_b64encode
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from typing import Any, Final
 
 import orjson
 
+from idmint._b64 import b64encode_bytes
 from idmint.claims import DEFAULT_LEEWAY, ClaimsValidator, UserClaims
 from idmint.clock import Clock, SystemClock
 from idmint.errors import InvalidLifetimeError
@@ -77,7 +77,7 @@ class LifetimeBounds:
         return seconds
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~0.5 µs more per mint
 class MintedToken:
     """A freshly minted token and what the caller may want to report about it."""
 
@@ -150,7 +150,7 @@ class TokenMinter:
         seconds = self.lifetime if lifetime is None else self.bounds.check(lifetime)
         key = self.keys.active if isinstance(self.keys, KeyRing) else self.keys
         now = int(self.clock.now())
-        jti = urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode("ascii")
+        jti = b64encode_bytes(os.urandom(16)).decode("ascii")
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": self.audience,
