@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,12 +17,14 @@ from starlette.concurrency import run_in_threadpool
 
 from idmint import __version__
 from idmint.api import admin, compat, identify, jwks
-from idmint.api.errors import BodySizeLimit, install_error_handlers
+from idmint.api.errors import BodySizeLimit, JsonBodies, install_error_handlers
 from idmint.clock import Clock
 from idmint.service import Idmint
 from idmint.settings import Settings
 
 __all__ = ["create_app", "create_app_from_env"]
+
+logger = logging.getLogger("idmint.api")
 
 AUDIT_FLUSH_SECONDS = 0.5
 PURGE_EVERY_ROUNDS = 120  # once a minute
@@ -51,7 +54,7 @@ def create_app(
             yield
         finally:
             flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await flusher
             await run_in_threadpool(service.close if owned else service.audit.flush)
 
@@ -65,12 +68,12 @@ def create_app(
     )
     if idmint is not None:
         app.state.idmint = idmint
-    install_error_handlers(app)
+    routers = (compat.router, identify.router, jwks.router, admin.router)
+    install_error_handlers(app, [route for router in routers for route in router.routes])
+    app.add_middleware(JsonBodies)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
-    app.include_router(compat.router)
-    app.include_router(identify.router)
-    app.include_router(jwks.router)
-    app.include_router(admin.router)
+    for router in routers:
+        app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -86,11 +89,15 @@ async def _flush_audit(service: Idmint) -> None:
     rounds = 0
     while True:
         await asyncio.sleep(AUDIT_FLUSH_SECONDS)
-        if service.audit.pending:
-            await run_in_threadpool(service.audit.flush)
         rounds += 1
-        if rounds % PURGE_EVERY_ROUNDS == 0:
-            await run_in_threadpool(service.store.purge_revocations, service.clock.now())
+        try:
+            if service.audit.pending:
+                await run_in_threadpool(service.audit.flush)
+            if rounds % PURGE_EVERY_ROUNDS == 0:
+                await run_in_threadpool(service.store.purge_revocations, service.clock.now())
+        except Exception:
+            # The store may be down for a moment; upkeep must outlive it.
+            logger.exception("background upkeep failed; retrying")
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

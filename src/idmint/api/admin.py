@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -30,13 +30,20 @@ from idmint.api.schemas import (
     WorkspaceOut,
     WorkspaceSettingsPatch,
 )
-from idmint.errors import AdminRequiredError, CredentialsMissingError, InvalidArgumentError
+from idmint.errors import (
+    AdminRequiredError,
+    ApiKeyNotFoundError,
+    CredentialsMissingError,
+    InvalidArgumentError,
+    WorkspaceNotFoundError,
+)
 from idmint.service import Idmint
 from idmint.store import AuthToken, User, Workspace
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"])
+MAX_AUTH_TOKEN_LIFETIME = 10 * 365 * 86400
 _bearer = HTTPBearer(
     auto_error=False, description="The admin credential or a workspace auth token."
 )
@@ -70,10 +77,16 @@ Caller = Annotated[Principal, Depends(principal)]
 
 
 def _authorize(idmint: Idmint, caller: Principal, api_key: str) -> Workspace:
-    """The workspace, if the caller may manage it."""
-    if caller.admin:
-        return idmint.workspaces.get(api_key)
-    workspace, _token = idmint.workspaces.authenticate(api_key, caller.secret)
+    """The workspace, if the caller may manage it.
+
+    :raises WorkspaceNotFoundError: for an unknown API key (404, as the path names a resource).
+    """
+    try:
+        if caller.admin:
+            return idmint.workspaces.get(api_key)
+        workspace, _token = idmint.workspaces.authenticate(api_key, caller.secret)
+    except ApiKeyNotFoundError:
+        raise WorkspaceNotFoundError("No workspace has this API key.") from None
     return workspace
 
 
@@ -123,6 +136,22 @@ def _user_out(user: User) -> dict[str, Any]:
         "createdAt": iso(user.created_at),
         "updatedAt": iso(user.updated_at),
     }
+
+
+def _expiry(text: str, now: float) -> float:
+    """An auth token expiry: ISO 8601 (UTC when it names no zone), within ten years."""
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp()
+    except (ValueError, OverflowError):
+        raise InvalidArgumentError(
+            "expiresAt must be an ISO 8601 time.", field="expiresAt"
+        ) from None
+    if seconds > now + MAX_AUTH_TOKEN_LIFETIME:
+        raise InvalidArgumentError("expiresAt may lie at most ten years ahead.", field="expiresAt")
+    return seconds
 
 
 # --- workspaces ---------------------------------------------------------------------------------
@@ -218,12 +247,7 @@ def create_auth_token(
     """A new named auth token. Its secret is in this answer only."""
     idmint = service(request)
     _authorize(idmint, caller, api_key)
-    expires_at = None
-    if body.expiresAt is not None:
-        try:
-            expires_at = datetime.fromisoformat(body.expiresAt.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            raise InvalidArgumentError("expiresAt must be ISO 8601.", field="expiresAt") from None
+    expires_at = None if body.expiresAt is None else _expiry(body.expiresAt, idmint.clock.now())
     created = idmint.workspaces.create_auth_token(
         api_key, body.name, actor=caller.actor, expires_at=expires_at
     )

@@ -10,6 +10,7 @@ and anything unexpected — leaves through :func:`error_response`, so clients pa
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -23,12 +24,14 @@ from idmint.errors import (
     CredentialError,
     IdmintError,
     InvalidArgumentError,
+    InvalidEmailError,
     MethodNotAllowedError,
     NotFoundError,
     RequestTooLargeError,
+    UnsupportedMediaTypeError,
 )
 
-__all__ = ["BodySizeLimit", "error_response", "install_error_handlers"]
+__all__ = ["BodySizeLimit", "JsonBodies", "error_response", "install_error_handlers"]
 
 logger = logging.getLogger("idmint.api")
 
@@ -65,13 +68,34 @@ def validation_error(exc: RequestValidationError) -> InvalidArgumentError:
         return InvalidArgumentError(f"{field} must not be empty.", field=field)
     if kind == "extra_forbidden":
         return InvalidArgumentError(f"{field} is not a known field.", field=field)
+    if kind == "invalid_email":
+        return InvalidEmailError(f"{field} is not a valid email address.", field=field)
+    if kind == "string_pattern_mismatch":
+        return InvalidArgumentError(
+            f"{field} must be printable text with at least one visible character.", field=field
+        )
     if kind == "model_attributes_type" or (kind == "dict_type" and field == "body"):
         return InvalidArgumentError("The request body must be a JSON object.", field=field)
     return InvalidArgumentError(f"{field}: {first.get('msg', 'is not valid')}.", field=field)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Route every failure through :func:`error_response`."""
+def _allowed_methods(routes: Iterable[Any], path: str) -> set[str]:
+    # Starlette answers 405 from the first route whose path matches, naming only its methods;
+    # a path served by several routes (GET and POST apart) needs them all in Allow.
+    allowed: set[str] = set()
+    for route in routes:
+        regex, methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and methods and regex.match(path):
+            allowed |= set(methods)
+    return allowed
+
+
+def install_error_handlers(app: FastAPI, routes: Iterable[Any] = ()) -> None:
+    """Route every failure through :func:`error_response`.
+
+    :param routes: the API's routes, to name every allowed method in a 405's ``Allow``.
+    """
+    routes = list(routes)
 
     async def on_idmint_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, IdmintError)  # noqa: S101 - registered for IdmintError only
@@ -81,12 +105,18 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
         return error_response(validation_error(exc))
 
-    async def on_http_error(_request: Request, exc: Exception) -> Response:
+    async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it only
         if exc.status_code == 404:
             return error_response(NotFoundError("No such route."))
         if exc.status_code == 405:
-            return error_response(MethodNotAllowedError("This route does not take that method."))
+            allowed = _allowed_methods(routes, request.url.path)
+            return error_response(
+                MethodNotAllowedError("This route does not take that method."),
+                headers={"Allow": ", ".join(sorted(allowed))}
+                if allowed
+                else dict(exc.headers or {}),
+            )
         if exc.status_code == 413:
             return error_response(RequestTooLargeError("The request body is too large."))
         error = InvalidArgumentError(str(exc.detail))
@@ -146,3 +176,29 @@ class _TooLarge(HTTPException):
     # instead of wrapping it as a generic 400 parse error.
     def __init__(self) -> None:
         super().__init__(status_code=413)
+
+
+class JsonBodies:
+    """ASGI middleware answering 415 when a request body is declared as anything but JSON."""
+
+    _METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in self._METHODS:
+            headers = dict(scope.get("headers", ()))
+            content_type = headers.get(b"content-type")
+            has_body = (
+                headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
+            )
+            if content_type is not None or has_body:
+                media = (content_type or b"").split(b";", 1)[0].strip().lower()
+                if media != b"application/json" and not media.endswith(b"+json"):
+                    error = UnsupportedMediaTypeError(
+                        "Send the body as JSON, with Content-Type: application/json."
+                    )
+                    await error_response(error)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)

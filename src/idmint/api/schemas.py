@@ -6,9 +6,22 @@ silently ignored option.  Strings that identify something must be non-empty.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from idmint.errors import InvalidEmailError
+from idmint.service.validation import check_email
 
 __all__ = [
     "AdminUser",
@@ -39,13 +52,56 @@ __all__ = [
     "WorkspaceSettingsPatch",
 ]
 
-Id = Annotated[str, Field(min_length=1, max_length=256)]
-Secret = Annotated[str, Field(min_length=1, max_length=512)]
-Email = Annotated[str, Field(min_length=1, max_length=320)]
+# No control characters anywhere (a NUL cannot be stored, and none belongs in an id), and an
+# identifier must have at least one visible character.
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+VISIBLE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+Id = Annotated[str, Field(min_length=1, max_length=256, pattern=VISIBLE)]
+Secret = Annotated[str, Field(min_length=1, max_length=512, pattern=PRINTABLE)]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=VISIBLE)]
+
+
+def _email(value: str) -> str:
+    try:
+        return check_email(value)
+    except InvalidEmailError:
+        raise PydanticCustomError("invalid_email", "not a valid email address") from None
+
+
+Email = Annotated[str, Field(min_length=1, max_length=320), AfterValidator(_email)]
+
+_MAX_DEPTH = 8
+_MAX_SAFE_INT = 2**53
+
+
+def _json_safe(value: Any, depth: int = 0) -> None:
+    """Profile data must round-trip through every store and JSON encoder unchanged."""
+    if depth > _MAX_DEPTH:
+        raise PydanticCustomError("profile_too_deep", f"nested deeper than {_MAX_DEPTH} levels")
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int):
+        if abs(value) > _MAX_SAFE_INT:
+            raise PydanticCustomError("profile_number", "integers must lie within ±2^53")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise PydanticCustomError("profile_number", "numbers must be finite")
+    elif isinstance(value, str):
+        if "\x00" in value or len(value) > 2048:
+            raise PydanticCustomError(
+                "profile_text", "text must be under 2048 characters, without NUL"
+            )
+    elif isinstance(value, list):
+        for item in value:
+            _json_safe(item, depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _json_safe(key, depth + 1)
+            _json_safe(item, depth + 1)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ErrorBody(BaseModel):
@@ -126,19 +182,26 @@ class TokenForEmailResponse(BaseModel):
 class IdentifyUser(BaseModel):
     """The client's user object; fields beyond these are stored as profile data."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     userId: Id
     organizationId: Id | None = None
     email: Email | None = None
-    name: Annotated[str, Field(max_length=256)] | None = None
-    photoUrl: Annotated[str, Field(max_length=2048)] | None = None
+    name: Annotated[str, Field(max_length=256, pattern=PRINTABLE)] | None = None
+    photoUrl: Annotated[str, Field(max_length=2048, pattern=PRINTABLE)] | None = None
+
+    @model_validator(mode="after")
+    def _profile_is_json_safe(self) -> IdentifyUser:
+        _json_safe(self.model_extra or {})
+        return self
 
 
 class IdentifyRequest(_Strict):
     apiKey: Id
     user: IdentifyUser
-    authToken: Annotated[str, Field(min_length=1, max_length=16384)] | None = None
+    authToken: Annotated[str, Field(min_length=1, max_length=16384, pattern=PRINTABLE)] | None = (
+        None
+    )
 
 
 class SessionOut(BaseModel):
@@ -194,19 +257,22 @@ class WorkspaceList(BaseModel):
 
 
 class WorkspaceCreate(_Strict):
-    name: Annotated[str, Field(min_length=1, max_length=200)] = "default"
+    name: Name = "default"
     requireJwt: StrictBool = True
 
 
 class WorkspaceSettingsPatch(_Strict):
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    name: Name | None = None
     requireJwt: StrictBool | None = Field(None, description='The "Require JWT Token" toggle.')
     tokenTtlSeconds: StrictInt | None = Field(None, description="Default token lifetime.")
     minTtlSeconds: StrictInt | None = None
     maxTtlSeconds: StrictInt | None = None
     autoCreateUsers: StrictBool | None = None
     allowedDomains: (
-        Annotated[list[Annotated[str, Field(min_length=1, max_length=253)]], Field(max_length=100)]
+        Annotated[
+            list[Annotated[str, Field(min_length=1, max_length=253, pattern=VISIBLE)]],
+            Field(max_length=100),
+        ]
         | None
     ) = None
 
@@ -226,8 +292,8 @@ class AuthTokenList(BaseModel):
 
 
 class AuthTokenCreate(_Strict):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    expiresAt: Annotated[str, Field(max_length=64)] | None = Field(
+    name: Name
+    expiresAt: Annotated[str, Field(max_length=64, pattern=PRINTABLE)] | None = Field(
         None, description="Optional expiry, ISO 8601."
     )
 
@@ -264,5 +330,5 @@ class CreateUser(_Strict):
     userId: Id
     email: Email | None = None
     organizationId: Id | None = None
-    name: Annotated[str, Field(max_length=256)] | None = None
+    name: Annotated[str, Field(max_length=256, pattern=PRINTABLE)] | None = None
     isAdmin: StrictBool = False

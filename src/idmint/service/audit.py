@@ -7,13 +7,17 @@ An event never holds a secret or a whole token: at most a token's ``jti`` and a 
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
 from idmint.clock import Clock
+from idmint.errors import IdmintError
 from idmint.store import AuditEvent, Store
 
 __all__ = ["AuditLog"]
+
+logger = logging.getLogger("idmint.audit")
 
 _FORBIDDEN_DETAIL_KEYS = frozenset({"token", "authToken", "secret", "password", "master_key"})
 
@@ -49,11 +53,11 @@ class AuditLog:
         event = AuditEvent(
             workspace_id=workspace_id,
             at=self._clock.now(),
-            actor=actor,
+            actor=_clean(actor),
             action=action,
             outcome=outcome,
             reason_code=reason_code,
-            subject=subject,
+            subject=None if subject is None else _clean(subject),
             detail=detail,
         )
         with self._lock:
@@ -72,11 +76,27 @@ class AuditLog:
         with self._lock:
             events, self._pending = self._pending, []
             last_used, self._last_used = self._last_used, {}
+        written = len(events)
         if events:
-            self._store.add(*events)
+            try:
+                self._store.add(*events)
+            except IdmintError:
+                # One unstorable event must not lose the batch: write them one by one.
+                written = 0
+                for event in events:
+                    try:
+                        self._store.add(event)
+                        written += 1
+                    except IdmintError:
+                        logger.exception("audit event dropped: %s %s", event.action, event.outcome)
         self._store.touch_auth_tokens(last_used)
-        return len(events)
+        return written
 
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+
+def _clean(text: str) -> str:
+    """Who/what as the log keeps it: at most 256 characters, control characters escaped."""
+    return "".join(char if char.isprintable() else f"\\x{ord(char):02x}" for char in text[:256])

@@ -11,14 +11,14 @@ __all__ = ["MAX_ID_LENGTH", "check_email", "check_id"]
 
 MAX_ID_LENGTH: Final = 256
 # Deliberately plain: one @, no spaces, a dot in the domain. Deliverability is the app's concern.
-_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_EMAIL: Final = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+")
 
 
 def check_id(value: object, field: str) -> str:
     """A non-empty identifier of at most 256 characters without control characters."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgumentError(f"{field} is required.", field=field)
-    if len(value) > MAX_ID_LENGTH or any(ord(char) < 32 for char in value):
+    if len(value) > MAX_ID_LENGTH or any(ord(char) < 32 or char == "\x7f" for char in value):
         raise InvalidArgumentError(
             f"{field} must be at most {MAX_ID_LENGTH} printable characters.", field=field
         )

@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
-from idmint.errors import UnavailableError, UserExistsError
+from idmint.errors import InvalidArgumentError, UnavailableError, UserExistsError
 from idmint.store.models import (
     AuditEvent,
     AuthToken,
@@ -118,6 +118,9 @@ class Store:
                 yield session
         except OperationalError as exc:
             raise UnavailableError("The store is unavailable.") from exc
+        except DataError as exc:
+            # A value the database cannot hold (a NUL character, say): the caller's input.
+            raise InvalidArgumentError("A value in the request cannot be stored.") from exc
 
     def add(self, *rows: Base) -> None:
         """Insert rows in one transaction."""
