@@ -9,9 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
 
 from idmint import FrozenClock, KeyRing, SigningKey
 
+POSTGRES_URL = os.environ.get(
+    "IDMINT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 ISSUER = "https://idmint.test/w/ws_test"
 AUDIENCE = "pk_test_123"
 NOW = 1_800_000_000.0
@@ -59,3 +64,24 @@ def key_factory() -> Callable[[str], SigningKey]:
 @pytest.fixture
 def ring(key_factory: Callable[[str], SigningKey]) -> KeyRing:
     return KeyRing([key_factory("ES256")])
+
+
+_postgres_error: list[str] = []
+
+
+def require_postgres() -> None:
+    """PostgreSQL runs need a server. Locally a missing one skips them; in CI (``CI`` set,
+    where .ci/run starts PostgreSQL) it fails, so a broken database is never a green run."""
+    if not _postgres_error:
+        engine = create_engine(POSTGRES_URL)
+        try:
+            with engine.connect():
+                _postgres_error.append("")
+        except OperationalError as exc:
+            _postgres_error.append(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
+        finally:
+            engine.dispose()
+    if _postgres_error[0]:
+        if os.environ.get("CI"):
+            pytest.fail(_postgres_error[0])
+        pytest.skip(_postgres_error[0])

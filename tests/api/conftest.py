@@ -24,8 +24,8 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
-from sqlalchemy.exc import OperationalError
 
+from conftest import POSTGRES_URL, require_postgres
 from idmint import FrozenClock
 from idmint.api import create_app
 from idmint.errors import error_classes
@@ -33,9 +33,6 @@ from idmint.service import Idmint
 from idmint.settings import Settings
 from idmint.store import Base
 
-POSTGRES_URL = os.environ.get(
-    "IDMINT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 ADMIN_TOKEN = "a" * 40
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -313,23 +310,6 @@ def isolated_settings(**values: Any) -> Settings:
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
-_postgres_error: list[str] = []
-
-
-def _require_postgres() -> None:
-    """Skip (not fail) PostgreSQL runs when no server answers; checked once per session."""
-    if not _postgres_error:
-        engine = create_engine(POSTGRES_URL)
-        try:
-            with engine.connect():
-                _postgres_error.append("")
-        except OperationalError as exc:
-            _postgres_error.append(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
-        finally:
-            engine.dispose()
-    if _postgres_error[0]:
-        pytest.skip(_postgres_error[0])
-
 
 def _drop_schema(schema: str) -> None:
     engine = create_engine(POSTGRES_URL)
@@ -373,7 +353,7 @@ class AppFactory:
         }
         schema = None
         if backend == "postgresql":
-            _require_postgres()
+            require_postgres()
             values["database_url"] = POSTGRES_URL
             schema = f"idmint_api_{uuid.uuid4().hex[:10]}"
             self._teardown.append(lambda: _drop_schema(schema))

@@ -8,42 +8,20 @@ collide; the tables are emptied before each test.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, delete
-from sqlalchemy.exc import OperationalError
 
+from conftest import POSTGRES_URL, require_postgres
 from idmint.store import Base, Store
-
-POSTGRES_URL = os.environ.get(
-    "IDMINT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
 ]
-
-_postgres_error: list[str] = []
-
-
-def require_postgres() -> None:
-    """Skip (not fail) PostgreSQL runs when no server answers; checked once per session."""
-    if not _postgres_error:
-        engine = create_engine(POSTGRES_URL)
-        try:
-            with engine.connect():
-                _postgres_error.append("")
-        except OperationalError as exc:
-            _postgres_error.append(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
-        finally:
-            engine.dispose()
-    if _postgres_error[0]:
-        pytest.skip(_postgres_error[0])
 
 
 @pytest.fixture(scope="session")
