@@ -696,3 +696,26 @@ def test_init_if_missing_reports_the_existing_workspace_and_succeeds(
     assert again.exit_code == 0, again.output
     assert "exists" in again.output
     assert "sk_" not in again.output  # the secret is never shown twice
+
+
+def test_revoke_and_audit_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDMINT_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    minted = runner.invoke(app, ["token", "--user-id", "user-1", "--json"])
+    token = json.loads(minted.output)["access_token"]
+    assert runner.invoke(app, ["verify", token]).exit_code == 0
+    revoked = runner.invoke(app, ["revoke", "--user", "user-1", "--reason", "test", "--json"])
+    assert revoked.exit_code == 0, revoked.output
+    assert json.loads(revoked.output)["kind"] == "user"
+    refused = runner.invoke(app, ["verify", token])
+    assert refused.exit_code == 1
+    assert "token_revoked" in refused.output
+    assert runner.invoke(app, ["revoke"]).exit_code == 2
+    assert runner.invoke(app, ["revoke", "--jti", "a", "--user", "b"]).exit_code == 2
+    events = json.loads(runner.invoke(app, ["audit", "--json"]).output)["events"]
+    assert events[0]["action"] == "revocation.create"
+    assert "token.mint" in {event["action"] for event in events}
+    table = runner.invoke(app, ["audit", "--action", "token.mint"])
+    assert table.exit_code == 0
+    assert "token.mint" in table.output

@@ -813,6 +813,137 @@ def settings_require_jwt(
     _stdout().print(f"Require JWT is now {state.value}.")
 
 
+# --- revoke and audit -----------------------------------------------------------------------
+
+
+@app.command()
+def revoke(
+    jti: Annotated[
+        str | None,
+        typer.Option("--jti", help="Revoke this one token (its jti).", show_default=False),
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user", help="Revoke every token of this userId issued until now.", show_default=False
+        ),
+    ] = None,
+    organization: Annotated[
+        str | None,
+        typer.Option(
+            "--organization",
+            help="Revoke every token of this organizationId issued until now.",
+            show_default=False,
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Why, for the audit log.", show_default=False)
+    ] = None,
+    api_key: ApiKeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke one token, or every token of a user or an organization issued until now.
+
+    identify then answers token_revoked for them, and their sessions end.  Give exactly one of
+    --jti, --user, --organization.  The entry is dropped by itself once every token it can
+    name has expired, so the denylist never grows without bound.
+
+    Example:
+
+        idmint revoke --jti 3q2-7wEjZQ1c4tLb9rE5xw
+        idmint revoke --user user-1 --reason "laptop stolen"
+    """
+    given = [(k, v) for k, v in (("jti", jti), ("user", user), ("organization", organization)) if v]
+    if len(given) != 1:
+        raise typer.BadParameter(
+            "give exactly one of them.", param_hint="'--jti' / '--user' / '--organization'"
+        )
+    ((kind, value),) = given
+    with _service() as idmint:
+        workspace = _workspace(idmint, api_key)
+        row = idmint.revocations.add(workspace, kind, value, actor="cli", reason=reason)
+    if as_json:
+        _echo_json(
+            {
+                "kind": row.kind,
+                "value": row.value,
+                "issuedBefore": _when(row.issued_before) if row.issued_before else None,
+                "expiresAt": _when(row.expires_at),
+            }
+        )
+        return
+    what = {
+        "jti": "Token",
+        "user": "Every token of user",
+        "organization": "Every token of organization",
+    }
+    _stdout().print(
+        f"{what[kind]} {_plain(value)} revoked (entry kept until {_when(row.expires_at)})."
+    )
+
+
+@app.command()
+def audit(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many events.")] = 50,
+    action: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this action, e.g. token.mint, identify, revocation.create.",
+            show_default=False,
+        ),
+    ] = None,
+    outcome: Annotated[
+        str | None, typer.Option(help="Only success or failure.", show_default=False)
+    ] = None,
+    before: Annotated[
+        int | None, typer.Option(min=1, help="Page: events older than this id.", show_default=False)
+    ] = None,
+    api_key: ApiKeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List audit events, newest first: mints, identify failures, credential changes,
+    revocations and key rotations, with who, when, outcome and reason code.
+
+    Example:
+
+        idmint audit --outcome failure --limit 20
+        idmint audit --action token.mint --json
+    """
+    if outcome not in (None, "success", "failure"):
+        raise typer.BadParameter("success or failure.", param_hint="'--outcome'")
+    with _service() as idmint:
+        workspace = _workspace(idmint, api_key)
+        idmint.audit.flush()
+        events = idmint.store.audit_events(
+            workspace.id, limit=limit, before_id=before, action=action, outcome=outcome
+        )
+    rows = [
+        {
+            "id": e.id,
+            "at": _when(e.at),
+            "actor": e.actor,
+            "action": e.action,
+            "outcome": e.outcome,
+            "reasonCode": e.reason_code,
+            "subject": e.subject,
+            "detail": e.detail or {},
+        }
+        for e in events
+    ]
+    if as_json:
+        _echo_json({"events": rows, "next": rows[-1]["id"] if len(rows) == limit else None})
+        return
+    table = Table("id", "at", "actor", "action", "outcome", "reason", "subject")
+    for row in rows:
+        table.add_row(
+            *(
+                _plain(row[k]) if row[k] is not None else ""
+                for k in ("id", "at", "actor", "action", "outcome", "reasonCode", "subject")
+            )
+        )
+    _stdout().print(table)
+
+
 def main() -> None:
     """The console script ``idmint``."""
     app(prog_name="idmint")

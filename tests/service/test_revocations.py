@@ -122,12 +122,16 @@ def test_another_instance_sees_a_revocation_after_the_cache_bound(
 def test_revocation_entries_expire(idmint: Idmint, tenant: InitResult, clock: FrozenClock) -> None:
     minted = _mint(idmint, tenant, ANN)
     row = idmint.revocations.add(tenant.workspace, "jti", minted.jti, expires_at=minted.expires_at)
-    assert row.expires_at == minted.expires_at
+    leeway = idmint.settings.leeway_seconds
+    # The token verifies until exp + leeway: its entry must outlive it by as much.
+    assert row.expires_at == minted.expires_at + leeway
     user_row = idmint.revocations.add(tenant.workspace, "user", "user-1")
-    assert user_row.expires_at == clock.now() + 30 * 24 * 3600
+    assert user_row.expires_at == clock.now() + 30 * 24 * 3600 + leeway
     assert user_row.issued_before == clock.now()
     assert row.issued_before is None
 
-    clock.set(minted.expires_at)
+    clock.set(minted.expires_at + leeway - 1)
+    assert len(idmint.store.revocations(tenant.workspace.id, clock.now())) == 2
+    clock.set(minted.expires_at + leeway)
     assert [r.kind for r in idmint.store.revocations(tenant.workspace.id, clock.now())] == ["user"]
     assert idmint.store.purge_revocations(clock.now()) == 1

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from idmint import __version__
-from idmint.api import admin, compat, identify, jwks
+from idmint.api import admin, compat, identify, jwks, lifecycle
 from idmint.api.errors import BodySizeLimit, JsonBodies, install_error_handlers
 from idmint.clock import Clock
 from idmint.service import Idmint
@@ -68,7 +68,7 @@ def create_app(
     )
     if idmint is not None:
         app.state.idmint = idmint
-    routers = (compat.router, identify.router, jwks.router, admin.router)
+    routers = (compat.router, identify.router, jwks.router, admin.router, lifecycle.router)
     install_error_handlers(app, [route for router in routers for route in router.routes])
     app.add_middleware(JsonBodies)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)

@@ -40,7 +40,7 @@ from idmint.errors import (
 from idmint.service import Idmint
 from idmint.store import AuthToken, User, Workspace
 
-__all__ = ["router"]
+__all__ = ["Caller", "authorize", "router"]
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"])
 MAX_AUTH_TOKEN_LIFETIME = 10 * 365 * 86400
@@ -76,7 +76,7 @@ def principal(
 Caller = Annotated[Principal, Depends(principal)]
 
 
-def _authorize(idmint: Idmint, caller: Principal, api_key: str) -> Workspace:
+def authorize(idmint: Idmint, caller: Principal, api_key: str) -> Workspace:
     """The workspace, if the caller may manage it.
 
     :raises WorkspaceNotFoundError: for an unknown API key (404, as the path names a resource).
@@ -194,7 +194,7 @@ def create_workspace(body: WorkspaceCreate, request: Request, caller: Caller) ->
 def get_workspace(api_key: str, request: Request, caller: Caller) -> Response:
     """The workspace's settings."""
     idmint = service(request)
-    return json_response(_workspace_out(idmint, _authorize(idmint, caller, api_key)))
+    return json_response(_workspace_out(idmint, authorize(idmint, caller, api_key)))
 
 
 @router.patch("/workspaces/{api_key}", response_model=WorkspaceOut, responses=errors(401, 403, 404))
@@ -203,7 +203,7 @@ def update_workspace(
 ) -> Response:
     """Change settings: the "Require JWT Token" toggle, lifetimes, auto-create, allowed domains."""
     idmint = service(request)
-    _authorize(idmint, caller, api_key)
+    authorize(idmint, caller, api_key)
     workspace = idmint.workspaces.update_settings(
         api_key,
         actor=caller.actor,
@@ -229,7 +229,7 @@ def update_workspace(
 def list_auth_tokens(api_key: str, request: Request, caller: Caller) -> Response:
     """The workspace's auth tokens (never their secrets)."""
     idmint = service(request)
-    _authorize(idmint, caller, api_key)
+    authorize(idmint, caller, api_key)
     return json_response(
         {"authTokens": [_token_out(t) for t in idmint.workspaces.auth_tokens(api_key)]}
     )
@@ -246,7 +246,7 @@ def create_auth_token(
 ) -> Response:
     """A new named auth token. Its secret is in this answer only."""
     idmint = service(request)
-    _authorize(idmint, caller, api_key)
+    authorize(idmint, caller, api_key)
     expires_at = None if body.expiresAt is None else _expiry(body.expiresAt, idmint.clock.now())
     created = idmint.workspaces.create_auth_token(
         api_key, body.name, actor=caller.actor, expires_at=expires_at
@@ -264,7 +264,7 @@ def create_auth_token(
 def revoke_auth_token(api_key: str, token_id: str, request: Request, caller: Caller) -> Response:
     """Revoke an auth token: it stops minting at once."""
     idmint = service(request)
-    _authorize(idmint, caller, api_key)
+    authorize(idmint, caller, api_key)
     record = idmint.workspaces.revoke_auth_token(api_key, token_id, actor=caller.actor)
     return json_response(_token_out(record))
 
@@ -282,7 +282,7 @@ def list_users(
 ) -> Response:
     """Users by userId, a page at a time (``after`` = the previous page's ``next``)."""
     idmint = service(request)
-    _authorize(idmint, caller, api_key)
+    authorize(idmint, caller, api_key)
     users = idmint.users.list(api_key, limit=limit, after=after)
     next_after = users[-1].user_id if len(users) == limit else None
     return json_response({"users": [_user_out(u) for u in users], "next": next_after})
@@ -297,7 +297,7 @@ def list_users(
 def create_user(api_key: str, body: CreateUser, request: Request, caller: Caller) -> Response:
     """Add a user (e.g. before minting by email with ``POST /api/v1/tokens``)."""
     idmint = service(request)
-    _authorize(idmint, caller, api_key)
+    authorize(idmint, caller, api_key)
     user = idmint.users.create(
         api_key,
         body.userId,
@@ -318,7 +318,7 @@ def create_user(api_key: str, body: CreateUser, request: Request, caller: Caller
 def get_user(api_key: str, user_id: str, request: Request, caller: Caller) -> Response:
     """One user."""
     idmint = service(request)
-    _authorize(idmint, caller, api_key)
+    authorize(idmint, caller, api_key)
     return json_response(_user_out(idmint.users.get(api_key, user_id)))
 
 
@@ -328,6 +328,6 @@ def get_user(api_key: str, user_id: str, request: Request, caller: Caller) -> Re
 def delete_user(api_key: str, user_id: str, request: Request, caller: Caller) -> Response:
     """Delete a user."""
     idmint = service(request)
-    _authorize(idmint, caller, api_key)
+    authorize(idmint, caller, api_key)
     idmint.users.delete(api_key, user_id, actor=caller.actor)
     return Response(status_code=204)

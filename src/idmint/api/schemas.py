@@ -25,6 +25,8 @@ from idmint.service.validation import check_email
 
 __all__ = [
     "AdminUser",
+    "AuditEventOut",
+    "AuditPage",
     "AuthTokenCreate",
     "AuthTokenCreated",
     "AuthTokenInfo",
@@ -40,6 +42,9 @@ __all__ = [
     "MintData",
     "MintRequest",
     "MintResponse",
+    "RevocationCreate",
+    "RevocationList",
+    "RevocationOut",
     "SessionOut",
     "TokenForEmailRequest",
     "TokenForEmailResponse",
@@ -332,3 +337,49 @@ class CreateUser(_Strict):
     organizationId: Id | None = None
     name: Annotated[str, Field(max_length=256, pattern=PRINTABLE)] | None = None
     isAdmin: StrictBool = False
+
+
+# --- lifecycle: revocations, audit, keys ---------------------------------------------------------
+
+
+class RevocationCreate(_Strict):
+    """Exactly one of ``jti``, ``userId``, ``organizationId``."""
+
+    jti: Id | None = Field(None, description="Revoke this one token.")
+    userId: Id | None = Field(None, description="Revoke every token of this user issued until now.")
+    organizationId: Id | None = Field(
+        None, description="Revoke every token of this organization issued until now."
+    )
+    reason: Annotated[str, Field(max_length=256, pattern=PRINTABLE)] | None = None
+
+
+class RevocationOut(BaseModel):
+    id: int
+    kind: Literal["jti", "user", "organization"]
+    value: str
+    issuedBefore: str | None = Field(description="Tokens issued up to this time are revoked.")
+    expiresAt: str = Field(
+        description="When the entry is dropped: every token it names has expired."
+    )
+    createdAt: str
+    reason: str | None
+
+
+class RevocationList(BaseModel):
+    revocations: list[RevocationOut]
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    at: str
+    actor: str
+    action: str
+    outcome: Literal["success", "failure"]
+    reasonCode: str | None
+    subject: str | None
+    detail: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    events: list[AuditEventOut]
+    next: int | None = Field(description="Pass as `before` for the next (older) page.")

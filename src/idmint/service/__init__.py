@@ -79,8 +79,10 @@ class Idmint:
         self.revocations = RevocationService(
             store,
             self.clock,
+            self.audit,
             cache_seconds=cache,
             max_lifetime=ABSOLUTE_MAX_LIFETIME.total_seconds(),
+            leeway=settings.leeway_seconds,
         )
         self.tokens = TokenService(
             store, self.clock, self.audit, self.workspaces, self.keys, self.users, self.revocations

@@ -12,11 +12,15 @@ from dataclasses import dataclass
 
 from idmint.claims import UserClaims
 from idmint.clock import Clock
-from idmint.errors import TokenRevokedError
+from idmint.errors import InvalidArgumentError, TokenRevokedError
 from idmint.service._cache import TTLCache
+from idmint.service.audit import AuditLog
+from idmint.service.validation import check_id
 from idmint.store import Revocation, Store, Workspace
 
-__all__ = ["Denylist", "RevocationService"]
+__all__ = ["KINDS", "Denylist", "RevocationService"]
+
+KINDS = ("jti", "user", "organization")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +62,20 @@ class RevocationService:
     """Checks tokens against the denylist and adds to it."""
 
     def __init__(
-        self, store: Store, clock: Clock, *, cache_seconds: float, max_lifetime: float
+        self,
+        store: Store,
+        clock: Clock,
+        audit: AuditLog,
+        *,
+        cache_seconds: float,
+        max_lifetime: float,
+        leeway: float,
     ) -> None:
         self._store = store
         self._clock = clock
+        self._audit = audit
         self._max_lifetime = max_lifetime
+        self._leeway = leeway
         self._cache: TTLCache[str, Denylist] = TTLCache(clock, ttl=cache_seconds, size=1000)
 
     def denylist(self, workspace: Workspace) -> Denylist:
@@ -83,24 +96,56 @@ class RevocationService:
         kind: str,
         value: str,
         *,
+        actor: str = "system",
         expires_at: float | None = None,
         reason: str | None = None,
     ) -> Revocation:
-        """Add a denylist entry; ``kind`` is ``jti``, ``user`` or ``organization``.
+        """Revoke: one token by ``jti``, or every token of a ``user`` or an ``organization``
+        issued up to now.  Effective at once on this instance, within the cache time on others;
+        the matching sessions end now.
 
-        :param expires_at: when the entry may be dropped (the token's exp for a jti; for users
-            and organizations, now plus the longest lifetime any token can still have).
+        :param expires_at: when the entry may be dropped: the token's ``exp`` when known.
+            Otherwise now plus the longest lifetime any token can have (30 days).  The leeway
+            is added to either, since a token verifies until ``exp`` + leeway.
+        :raises InvalidArgumentError: for an unknown kind or an empty value.
         """
+        if kind not in KINDS:
+            raise InvalidArgumentError(f"kind must be one of {', '.join(KINDS)}.", field="kind")
+        check_id(value, kind)
         now = self._clock.now()
         row = Revocation(
             workspace_id=workspace.id,
             kind=kind,
             value=value,
             issued_before=None if kind == "jti" else now,
-            expires_at=expires_at if expires_at is not None else now + self._max_lifetime,
+            # A token verifies until exp + leeway, so its entry must live that long too.
+            expires_at=(expires_at if expires_at is not None else now + self._max_lifetime)
+            + self._leeway,
             created_at=now,
             reason=reason,
         )
         self._store.add(row)
         self._cache.invalidate(workspace.id)
+        if kind == "jti":
+            self._store.end_sessions(workspace.id, now, jti=value)
+        elif kind == "user":
+            self._store.end_sessions(workspace.id, now, user_id=value)
+        else:
+            self._store.end_sessions(workspace.id, now, organization_id=value)
+        self._audit.record(
+            "revocation.create",
+            workspace_id=workspace.id,
+            actor=actor,
+            subject=value,
+            kind=kind,
+            reason=reason,
+        )
         return row
+
+    def live(self, workspace: Workspace) -> list[Revocation]:
+        """The entries that can still match a token, oldest first."""
+        return list(self._store.revocations(workspace.id, self._clock.now()))
+
+    def purge(self) -> int:
+        """Drop entries whose tokens have all expired (the server does this every minute)."""
+        return self._store.purge_revocations(self._clock.now())

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, or_, select, update
+from sqlalchemy import ColumnElement, Engine, create_engine, delete, event, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session as OrmSession
@@ -299,9 +299,15 @@ class Store:
         session_id: str | None = None,
         user_id: str | None = None,
         jti: str | None = None,
+        organization_id: str | None = None,
     ) -> int:
         """End open sessions matching any given criterion; returns how many."""
-        criteria = []
+        criteria: list[ColumnElement[bool]] = []
+        if organization_id is not None:
+            members = select(User.user_id).where(
+                User.workspace_id == workspace_id, User.organization_id == organization_id
+            )
+            criteria.append(Session.user_id.in_(members))
         if session_id is not None:
             criteria.append(Session.id == session_id)
         if user_id is not None:

@@ -1,0 +1,107 @@
+"""Admin API for the token lifecycle: revocations and the audit log.
+
+Same scheme as the rest of the admin API (``Authorization: Bearer``: the admin credential, or
+an auth token of the workspace in the path).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from idmint.api._common import errors, iso, json_response, service
+from idmint.api.admin import Caller, authorize
+from idmint.api.schemas import AuditPage, RevocationCreate, RevocationList, RevocationOut
+from idmint.errors import InvalidArgumentError
+from idmint.store import AuditEvent, Revocation
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/admin/v1/workspaces/{api_key}", tags=["lifecycle"])
+
+
+def _revocation_out(row: Revocation) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "value": row.value,
+        "issuedBefore": iso(row.issued_before),
+        "expiresAt": iso(row.expires_at),
+        "createdAt": iso(row.created_at),
+        "reason": row.reason,
+    }
+
+
+def _event_out(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "at": iso(event.at),
+        "actor": event.actor,
+        "action": event.action,
+        "outcome": event.outcome,
+        "reasonCode": event.reason_code,
+        "subject": event.subject,
+        "detail": event.detail or {},
+    }
+
+
+@router.post(
+    "/revocations", response_model=RevocationOut, status_code=201, responses=errors(401, 403, 404)
+)
+def revoke(api_key: str, body: RevocationCreate, request: Request, caller: Caller) -> Response:
+    """Revoke one token by ``jti``, or every token of a user or an organization issued until now.
+
+    identify then answers ``token_revoked`` for them: at once on this instance, within
+    ``IDMINT_CREDENTIAL_CACHE_SECONDS`` on the others.  Their open sessions end.
+    """
+    idmint = service(request)
+    workspace = authorize(idmint, caller, api_key)
+    given = {
+        kind: value
+        for kind, value in (
+            ("jti", body.jti),
+            ("user", body.userId),
+            ("organization", body.organizationId),
+        )
+        if value is not None
+    }
+    if len(given) != 1:
+        raise InvalidArgumentError("Give exactly one of jti, userId, organizationId.", field="body")
+    ((kind, value),) = given.items()
+    row = idmint.revocations.add(workspace, kind, value, actor=caller.actor, reason=body.reason)
+    return json_response(_revocation_out(row), status_code=201)
+
+
+@router.get("/revocations", response_model=RevocationList, responses=errors(401, 403, 404))
+def revocations(api_key: str, request: Request, caller: Caller) -> Response:
+    """The live denylist (entries are dropped once every token they name has expired)."""
+    idmint = service(request)
+    workspace = authorize(idmint, caller, api_key)
+    rows = idmint.revocations.live(workspace)
+    return json_response({"revocations": [_revocation_out(row) for row in rows]})
+
+
+@router.get("/audit", response_model=AuditPage, responses=errors(401, 403, 404))
+def audit(
+    api_key: str,
+    request: Request,
+    caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before: Annotated[
+        int | None, Query(ge=1, description="Page: events older than this id.")
+    ] = None,
+    action: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_.]+$")] = None,
+    outcome: Annotated[str | None, Query(pattern=r"^(success|failure)$")] = None,
+) -> Response:
+    """Audit events of the workspace, newest first: every mint, identify failure, credential
+    change, revocation and key rotation, with actor, outcome and reason code."""
+    idmint = service(request)
+    workspace = authorize(idmint, caller, api_key)
+    idmint.audit.flush()  # what happened a moment ago is part of the answer
+    events = idmint.store.audit_events(
+        workspace.id, limit=limit, before_id=before, action=action, outcome=outcome
+    )
+    next_before = events[-1].id if len(events) == limit else None
+    return json_response({"events": [_event_out(e) for e in events], "next": next_before})
