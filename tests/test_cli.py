@@ -719,3 +719,24 @@ def test_revoke_and_audit_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     table = runner.invoke(app, ["audit", "--action", "token.mint"])
     assert table.exit_code == 0
     assert "token.mint" in table.output
+
+
+def test_keys_list_and_rotate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDMINT_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    listed = json.loads(runner.invoke(app, ["keys", "list", "--json"]).output)["keys"]
+    assert [key["state"] for key in listed] == ["active"]
+    rotated = runner.invoke(app, ["keys", "rotate"])
+    assert rotated.exit_code == 0, rotated.output
+    assert "Published" in rotated.output
+    states = [
+        k["state"]
+        for k in json.loads(runner.invoke(app, ["keys", "list", "--json"]).output)["keys"]
+    ]
+    assert sorted(states) == ["active", "next"]
+    urgent = runner.invoke(app, ["keys", "rotate", "--now", "--json"])
+    assert json.loads(urgent.output)["key"]["state"] == "active"
+    bad = runner.invoke(app, ["keys", "rotate", "--alg", "HS256"])
+    assert bad.exit_code == 1
+    assert "key_invalid" in bad.output

@@ -40,7 +40,7 @@ from idmint.errors import (
 from idmint.jws import DEFAULT_LIMITS
 from idmint.service import Idmint
 from idmint.settings import Settings
-from idmint.store import User, Workspace
+from idmint.store import SigningKeyRow, User, Workspace
 from idmint.tokens import MintedToken
 
 __all__ = ["app", "main"]
@@ -80,7 +80,9 @@ settings_app = typer.Typer(
     help="Show or change the workspace settings (bare `idmint settings` shows them).",
     invoke_without_command=True,
 )
+keys_app = typer.Typer(help="List and rotate the workspace's signing keys.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
 app.add_typer(settings_app, name="settings")
 
 ApiKeyOption = Annotated[
@@ -811,6 +813,104 @@ def settings_require_jwt(
             workspace.api_key, actor="cli", require_jwt=state is Toggle.on
         )
     _stdout().print(f"Require JWT is now {state.value}.")
+
+
+# --- keys ---------------------------------------------------------------------------------
+
+
+def _key_dict(idmint: Idmint, row: SigningKeyRow) -> dict[str, Any]:
+    return {
+        "kid": row.kid,
+        "alg": row.alg,
+        "state": row.state,
+        "createdAt": _when(row.created_at),
+        "activatedAt": _when(row.activated_at) if row.activated_at else None,
+        "retiringAt": _when(row.retiring_at) if row.retiring_at else None,
+        "retiredAt": _when(row.retired_at) if row.retired_at else None,
+        "promotesAt": _when(idmint.keys.promotes_at(row)) if row.state == "next" else None,
+        "retiresAt": _when(idmint.keys.retires_at(row)) if row.state == "retiring" else None,
+    }
+
+
+def _print_keys(keys: list[dict[str, Any]], *, as_json: bool) -> None:
+    if as_json:
+        _echo_json({"keys": keys})
+        return
+    table = Table("kid", "alg", "state", "since", "next step")
+    for key in keys:
+        since = key["retiredAt"] or key["retiringAt"] or key["activatedAt"] or key["createdAt"]
+        step = (
+            f"signs from {key['promotesAt']}"
+            if key["promotesAt"]
+            else f"retired at {key['retiresAt']}"
+            if key["retiresAt"]
+            else ""
+        )
+        table.add_row(_plain(key["kid"]), key["alg"], key["state"], since, step)
+    _stdout().print(table)
+
+
+@keys_app.command("list")
+def keys_list(api_key: ApiKeyOption = None, as_json: JsonOption = False) -> None:
+    """List the signing keys with their states: next (published, not signing yet), active
+    (signs), retiring (verifies until its tokens expire), retired (gone).  Carries out any
+    rotation step that is due first.
+
+    Example:
+
+        idmint keys list
+    """
+    with _service() as idmint:
+        workspace = _workspace(idmint, api_key)
+        idmint.keys.maintain(workspace, actor="cli")
+        keys = [_key_dict(idmint, row) for row in idmint.keys.keys(workspace)]
+    _print_keys(keys, as_json=as_json)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    alg: Annotated[
+        str | None,
+        typer.Option(
+            help="Algorithm of the new key. [default: IDMINT_SIGNING_ALGORITHM]", show_default=False
+        ),
+    ] = None,
+    now: Annotated[
+        bool,
+        typer.Option(
+            "--now",
+            help="Promote at once, skipping the pre-publish period: only for a compromised key.",
+        ),
+    ] = False,
+    api_key: ApiKeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start a signing-key rotation with no downtime.
+
+    A new key is published in the JWKS now and starts signing after the pre-publish period
+    (IDMINT_KEY_PREPUBLISH_SECONDS, default 1 hour, well over the JWKS max-age), so verifiers
+    with a cached JWKS know it first.  The old key keeps verifying until every token it signed
+    has expired, then is retired.  The running server carries out each step when it is due;
+    `idmint keys list` does too.
+
+    Example:
+
+        idmint keys rotate
+        idmint keys rotate --alg EdDSA
+    """
+    with _service() as idmint:
+        workspace = _workspace(idmint, api_key)
+        row = idmint.keys.rotate(workspace, actor="cli", alg=alg, now=now)
+        keys = [_key_dict(idmint, r) for r in idmint.keys.keys(workspace)]
+        new = _key_dict(idmint, row)
+    if as_json:
+        _echo_json({"key": new, "keys": keys})
+        return
+    if new["state"] == "next":
+        _stdout().print(f"Published {_plain(new['kid'])}; it signs from {new['promotesAt']}.")
+    else:
+        _stdout().print(f"{_plain(new['kid'])} signs now.")
+    _print_keys(keys, as_json=False)
 
 
 # --- revoke and audit -----------------------------------------------------------------------

@@ -19,13 +19,14 @@ class KeyRing:
     """The signing keys of one issuer.
 
     :param keys: the keys in any state; retired ones are remembered by kid only.
+    :param retired: kids of keys already gone (their private part need not be loaded).
     :raises NoActiveKeyError: when no key is active.
     :raises InvalidKeyError: when several keys are active or a kid repeats.
     """
 
-    def __init__(self, keys: Iterable[SigningKey]) -> None:
+    def __init__(self, keys: Iterable[SigningKey], *, retired: Iterable[str] = ()) -> None:
         published: dict[str, SigningKey] = {}
-        retired: set[str] = set()
+        retired = set(retired)
         active: list[SigningKey] = []
         for key in keys:
             if key.kid in published or key.kid in retired:

@@ -74,6 +74,20 @@ class Settings(BaseSettings):
         description="How long an instance may reuse a checked credential or key ring before "
         "re-reading the store (revocations on the same instance take effect at once).",
     )
+    key_prepublish_seconds: int = Field(
+        3600,
+        ge=0,
+        le=30 * 86400,
+        description="How long a new signing key is published in the JWKS before it signs, so "
+        "verifiers holding a cached JWKS know it first. At least twice the JWKS max-age plus "
+        "the credential cache time.",
+    )
+    key_rotation_days: int = Field(
+        0,
+        ge=0,
+        le=3650,
+        description="Rotate every workspace's signing key every N days (0: only on demand).",
+    )
     max_body_bytes: int = Field(
         65536, ge=1024, le=10_485_760, description="Largest accepted request body, in bytes."
     )
@@ -91,6 +105,17 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("public_url must start with http:// or https://")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _prepublish_outlasts_caches(self) -> Settings:
+        needed = 2 * self.jwks_max_age_seconds + self.credential_cache_seconds
+        if self.key_prepublish_seconds < needed:
+            raise ValueError(
+                f"key_prepublish_seconds ({self.key_prepublish_seconds}) must be at least twice "
+                f"jwks_max_age_seconds plus credential_cache_seconds ({needed:g}): a verifier "
+                "must see a new key before it signs"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_is_strict(self) -> Settings:

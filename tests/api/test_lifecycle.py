@@ -103,3 +103,30 @@ def test_audit_pages_events_newest_first_with_filters(api: Api) -> None:
 def test_audit_needs_credentials(api: Api) -> None:
     response = api.client.get(f"/admin/v1/workspaces/{api.workspace.api_key}/audit")
     assert_error(response, 401, "UNAUTHENTICATED", "credentials_missing")
+
+
+def test_keys_rotate_publishes_then_promotes(api: Api) -> None:
+    path = f"/admin/v1/workspaces/{api.workspace.api_key}/keys"
+    before = api.client.get(path, headers=api.admin).json()["keys"]
+    assert [key["state"] for key in before] == ["active"]
+    rotated = api.client.post(f"{path}/rotate", json={}, headers=api.bearer(api.workspace.secret))
+    assert rotated.status_code == 201, rotated.text
+    new = rotated.json()
+    assert new["state"] == "next"
+    assert new["promotesAt"] is not None
+    jwks = api.client.get(f"/w/{api.workspace.api_key}/.well-known/jwks.json").json()
+    assert new["kid"] in {key["kid"] for key in jwks["keys"]}
+    old_token = api.token()
+    api.clock.advance(api.settings.key_prepublish_seconds)
+    states = {k["kid"]: k["state"] for k in api.client.get(path, headers=api.admin).json()["keys"]}
+    assert states == {before[0]["kid"]: "retiring", new["kid"]: "active"}
+    assert jwt.get_unverified_header(api.token())["kid"] == new["kid"]
+    assert api.identify(ANN, old_token).status_code == 200
+
+
+def test_keys_rotate_refuses_unknown_fields_and_algorithms(api: Api) -> None:
+    path = f"/admin/v1/workspaces/{api.workspace.api_key}/keys/rotate"
+    for body in ({"alg": "HS256"}, {"alg": "none"}, {"when": "now"}):
+        with api.unchanged():
+            response = api.client.post(path, json=body, headers=api.admin)
+        assert_error(response, 400, "INVALID_ARGUMENT", "invalid_argument")

@@ -28,6 +28,7 @@ logger = logging.getLogger("idmint.api")
 
 AUDIT_FLUSH_SECONDS = 0.5
 PURGE_EVERY_ROUNDS = 120  # once a minute
+MAINTAIN_EVERY_ROUNDS = 20  # key rotation steps: every 10 s
 
 
 def create_app(
@@ -93,11 +94,18 @@ async def _flush_audit(service: Idmint) -> None:
         try:
             if service.audit.pending:
                 await run_in_threadpool(service.audit.flush)
+            if rounds % MAINTAIN_EVERY_ROUNDS == 0:
+                await run_in_threadpool(_maintain_keys, service)
             if rounds % PURGE_EVERY_ROUNDS == 0:
                 await run_in_threadpool(service.store.purge_revocations, service.clock.now())
         except Exception:
             # The store may be down for a moment; upkeep must outlive it.
             logger.exception("background upkeep failed; retrying")
+
+
+def _maintain_keys(service: Idmint) -> None:
+    for workspace in service.workspaces.all():
+        service.keys.maintain(workspace)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Admin API for the token lifecycle: revocations and the audit log.
+"""Admin API for the token lifecycle: revocations, signing-key rotation and the audit log.
 
 Same scheme as the rest of the admin API (``Authorization: Bearer``: the admin credential, or
 an auth token of the workspace in the path).
@@ -13,9 +13,19 @@ from starlette.responses import Response
 
 from idmint.api._common import errors, iso, json_response, service
 from idmint.api.admin import Caller, authorize
-from idmint.api.schemas import AuditPage, RevocationCreate, RevocationList, RevocationOut
+from idmint.api.schemas import (
+    AuditPage,
+    KeyRotate,
+    RevocationCreate,
+    RevocationList,
+    RevocationOut,
+    SigningKeyList,
+    SigningKeyOut,
+)
 from idmint.errors import InvalidArgumentError
-from idmint.store import AuditEvent, Revocation
+from idmint.keys import KeyState
+from idmint.service import Idmint
+from idmint.store import AuditEvent, Revocation, SigningKeyRow
 
 __all__ = ["router"]
 
@@ -105,3 +115,39 @@ def audit(
     )
     next_before = events[-1].id if len(events) == limit else None
     return json_response({"events": [_event_out(e) for e in events], "next": next_before})
+
+
+def _key_out(idmint: Idmint, row: SigningKeyRow) -> dict[str, Any]:
+    return {
+        "kid": row.kid,
+        "alg": row.alg,
+        "state": row.state,
+        "createdAt": iso(row.created_at),
+        "activatedAt": iso(row.activated_at),
+        "retiringAt": iso(row.retiring_at),
+        "retiredAt": iso(row.retired_at),
+        "promotesAt": iso(idmint.keys.promotes_at(row)) if row.state == KeyState.NEXT else None,
+        "retiresAt": iso(idmint.keys.retires_at(row)) if row.state == KeyState.RETIRING else None,
+    }
+
+
+@router.get("/keys", response_model=SigningKeyList, responses=errors(401, 403, 404))
+def signing_keys(api_key: str, request: Request, caller: Caller) -> Response:
+    """The workspace's signing keys and where each is in its life (never private parts)."""
+    idmint = service(request)
+    workspace = authorize(idmint, caller, api_key)
+    idmint.keys.maintain(workspace)
+    return json_response({"keys": [_key_out(idmint, row) for row in idmint.keys.keys(workspace)]})
+
+
+@router.post(
+    "/keys/rotate", response_model=SigningKeyOut, status_code=201, responses=errors(401, 403, 404)
+)
+def rotate_key(api_key: str, body: KeyRotate, request: Request, caller: Caller) -> Response:
+    """Start a signing-key rotation: a new key is published now and signs after
+    ``IDMINT_KEY_PREPUBLISH_SECONDS``; the old key keeps verifying until its tokens expire.
+    Answers the new (``next``) key; a rotation already under way answers its key."""
+    idmint = service(request)
+    workspace = authorize(idmint, caller, api_key)
+    row = idmint.keys.rotate(workspace, actor=caller.actor, alg=body.alg, now=body.now)
+    return json_response(_key_out(idmint, row), status_code=201)

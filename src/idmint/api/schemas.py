@@ -39,6 +39,7 @@ __all__ = [
     "IdentifyResponse",
     "IdentifyUser",
     "Jwks",
+    "KeyRotate",
     "MintData",
     "MintRequest",
     "MintResponse",
@@ -46,6 +47,8 @@ __all__ = [
     "RevocationList",
     "RevocationOut",
     "SessionOut",
+    "SigningKeyList",
+    "SigningKeyOut",
     "TokenForEmailRequest",
     "TokenForEmailResponse",
     "UserList",
@@ -383,3 +386,33 @@ class AuditEventOut(BaseModel):
 class AuditPage(BaseModel):
     events: list[AuditEventOut]
     next: int | None = Field(description="Pass as `before` for the next (older) page.")
+
+
+class SigningKeyOut(BaseModel):
+    kid: str
+    alg: str
+    state: Literal["next", "active", "retiring", "retired"]
+    createdAt: str
+    activatedAt: str | None
+    retiringAt: str | None
+    retiredAt: str | None
+    promotesAt: str | None = Field(description="For a next key: when it starts signing.")
+    retiresAt: str | None = Field(description="For a retiring key: when it is retired.")
+
+
+class SigningKeyList(BaseModel):
+    keys: list[SigningKeyOut]
+
+
+class KeyRotate(_Strict):
+    alg: (
+        Literal[
+            "EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"
+        ]
+        | None
+    ) = Field(None, description="Algorithm of the new key (default: IDMINT_SIGNING_ALGORITHM).")
+    now: StrictBool = Field(
+        False,
+        description="Promote at once, skipping the pre-publish period: only for a compromised "
+        "key (verifiers with a cached JWKS will not know the new key yet).",
+    )

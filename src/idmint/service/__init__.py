@@ -74,7 +74,7 @@ class Idmint:
         self.audit = AuditLog(store, self.clock)
         cache = settings.credential_cache_seconds
         self.workspaces = WorkspaceService(store, self.clock, self.audit, cache_seconds=cache)
-        self.keys = KeyService(store, self.clock, master_key, settings)
+        self.keys = KeyService(store, self.clock, master_key, settings, self.audit)
         self.users = UserService(store, self.clock, self.audit, self.workspaces)
         self.revocations = RevocationService(
             store,

@@ -275,6 +275,53 @@ class Store:
                 .values(**values)
             )
 
+    def promote_signing_key(self, workspace_id: str, kid: str, now: float) -> bool:
+        """Make the ``next`` key ``kid`` active and the active key retiring, atomically.
+
+        :returns: False when ``kid`` is no longer ``next`` (another instance promoted it).
+        """
+        with self.session() as session:
+            promoted = session.execute(
+                update(SigningKeyRow)
+                .where(
+                    SigningKeyRow.workspace_id == workspace_id,
+                    SigningKeyRow.kid == kid,
+                    SigningKeyRow.state == "next",
+                )
+                .values(state="active", activated_at=now)
+            )
+            if not getattr(promoted, "rowcount", 0):
+                return False
+            session.execute(
+                update(SigningKeyRow)
+                .where(
+                    SigningKeyRow.workspace_id == workspace_id,
+                    SigningKeyRow.state == "active",
+                    SigningKeyRow.kid != kid,
+                )
+                .values(state="retiring", retiring_at=now)
+            )
+            return True
+
+    def retire_signing_keys(
+        self, workspace_id: str, retiring_before: float, now: float
+    ) -> list[str]:
+        """Retire keys that stopped signing before ``retiring_before``; their sealed private
+        part is erased. Returns the kids retired."""
+        with self.session() as session:
+            rows = session.scalars(
+                select(SigningKeyRow).where(
+                    SigningKeyRow.workspace_id == workspace_id,
+                    SigningKeyRow.state == "retiring",
+                    SigningKeyRow.retiring_at <= retiring_before,
+                )
+            ).all()
+            for row in rows:
+                row.state = "retired"
+                row.retired_at = now
+                row.sealed_private_key = ""
+            return [row.kid for row in rows]
+
     # --- revocations and sessions -------------------------------------------------------------
 
     def revocations(self, workspace_id: str, now: float) -> Sequence[Revocation]:
