@@ -59,6 +59,7 @@ def test_error_carries_context_and_envelope_body() -> None:
         "message": "The token expired at 2027-01-01T00:00:00+00:00.",
         "status": "UNAUTHENTICATED",
         "code": "token_expired",
+        "expiredAt": "2027-01-01T00:00:00Z",
     }
 
 

@@ -259,6 +259,11 @@ class TokenExpiredError(ClaimError):
         self.expired_at = expired_at
         super().__init__(message or f"The token expired at {expired_at.isoformat()}.", claim="exp")
 
+    def to_dict(self) -> dict[str, object]:
+        """The envelope body, with ``expiredAt`` (ISO 8601 UTC) for clients to act on."""
+        expired = self.expired_at.isoformat().replace("+00:00", "Z")
+        return {**super().to_dict(), "expiredAt": expired}
+
 
 class TokenNotYetValidError(ClaimError):
     """Raised when a token's nbf lies in the future beyond the leeway."""

@@ -40,6 +40,11 @@ ROUTES = [
     Route("POST", f"{ADMIN}/workspaces/{{api_key}}/users", 201, {"userId": "created"}),
     Route("GET", f"{ADMIN}/workspaces/{{api_key}}/users/{{user_id}}", 200),
     Route("DELETE", f"{ADMIN}/workspaces/{{api_key}}/users/{{user_id}}", 204),
+    Route("POST", f"{ADMIN}/workspaces/{{api_key}}/revocations", 201, {"userId": "someone"}),
+    Route("GET", f"{ADMIN}/workspaces/{{api_key}}/revocations", 200),
+    Route("GET", f"{ADMIN}/workspaces/{{api_key}}/keys", 200),
+    Route("POST", f"{ADMIN}/workspaces/{{api_key}}/keys/rotate", 201, {"now": False}),
+    Route("GET", f"{ADMIN}/workspaces/{{api_key}}/audit", 200),
 ]
 WORKSPACE_ROUTES = [r for r in ROUTES if not r.admin_only]
 

@@ -280,6 +280,11 @@ def _valid_requests(api: Api) -> dict[str, tuple[dict[str, str], Any]]:
             admin,
             {"userId": "made", "email": "made@example.com", "organizationId": "o", "name": "M"},
         ),
+        "POST /admin/v1/workspaces/{api_key}/revocations": (
+            admin,
+            {"userId": "jane", "reason": "lost laptop"},
+        ),
+        "POST /admin/v1/workspaces/{api_key}/keys/rotate": (admin, {"alg": "EdDSA"}),
     }
 
 

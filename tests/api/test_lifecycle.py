@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from .conftest import Api, assert_error
+from .conftest import Api, assert_error, iso
 
 ANN = {"userId": "user-1", "organizationId": "org-1", "email": "ann@example.com"}
 
@@ -130,3 +130,13 @@ def test_keys_rotate_refuses_unknown_fields_and_algorithms(api: Api) -> None:
         with api.unchanged():
             response = api.client.post(path, json=body, headers=api.admin)
         assert_error(response, 400, "INVALID_ARGUMENT", "invalid_argument")
+
+
+def test_expired_token_answer_says_when_it_expired(api: Api) -> None:
+    token = api.token(expires_in=60)
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    api.clock.advance(60 + api.settings.leeway_seconds - 1)
+    assert api.identify(ANN, token).status_code == 200  # inside the leeway
+    api.clock.advance(1)
+    error = assert_error(api.identify(ANN, token), 401, "UNAUTHENTICATED", "token_expired")
+    assert error["expiredAt"] == iso(exp)

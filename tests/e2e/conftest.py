@@ -63,10 +63,12 @@ def server(
         [IDMINT, "init", "--json"], env=env, capture_output=True, text=True, timeout=60, check=True
     )
     created = json.loads(init.stdout)
+    # A file, not a pipe: nobody reads a pipe while tests run, and a full one stalls the server.
+    log = (data_dir / "server.log").open("wb")
     process = subprocess.Popen(
         [IDMINT, "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"
@@ -79,7 +81,7 @@ def server(
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.stdout else ""
+                output = (data_dir / "server.log").read_text(errors="replace")
                 raise RuntimeError(f"idmint serve did not start:\n{output}")
             time.sleep(0.1)
         yield Server(base_url, created["apiKey"], created["authToken"], env)
@@ -89,8 +91,7 @@ def server(
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
-        if process.stdout:
-            process.stdout.close()
+        log.close()
         if schema is not None:
             with psycopg.connect(
                 "postgresql://postgres@127.0.0.1:5432/test", autocommit=True

@@ -403,3 +403,23 @@ def test_open_an_unreachable_database_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(UnavailableError) as info:
         Idmint.open(settings)
     assert info.value.code == "unavailable"
+
+
+def test_revocation_racing_a_cache_miss_does_not_resurrect_the_token(
+    idmint: Idmint, tenant: InitResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that read the auth token from the store just before a revocation must not
+    put the stale, unrevoked record into the cache after the revocation cleared it."""
+    api_key, secret = tenant.workspace.api_key, tenant.auth_token.secret
+    read = idmint.store.auth_token_by_hash
+
+    def read_then_revoke(secret_hash: str) -> object:
+        record = read(secret_hash)  # the request has its (unrevoked) copy ...
+        idmint.workspaces.revoke_auth_token(api_key, tenant.auth_token.record.id, actor="t")
+        return record  # ... and the revocation has cleared the cache meanwhile
+
+    monkeypatch.setattr(idmint.store, "auth_token_by_hash", read_then_revoke)
+    idmint.workspaces.authenticate(api_key, secret)  # in flight during the revocation
+    monkeypatch.setattr(idmint.store, "auth_token_by_hash", read)
+    with pytest.raises(AuthTokenRevokedError):
+        idmint.workspaces.authenticate(api_key, secret)

@@ -126,6 +126,9 @@ class ErrorBody(BaseModel):
     ]
     code: str = Field(description="Stable snake_case error code (see docs/errors.md).")
     field: str | None = Field(None, description="The request field at fault, when there is one.")
+    expiredAt: str | None = Field(
+        None, description="With token_expired: when the token expired (ISO 8601 UTC)."
+    )
 
 
 class ErrorEnvelope(BaseModel):

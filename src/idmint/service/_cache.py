@@ -25,6 +25,14 @@ class TTLCache(Generic[K, V]):
         self._size = size
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        """Changes on every invalidation: read it before loading a value from the store and
+        pass it to :meth:`put`, so that a value loaded before an invalidation is not cached
+        after it (a revocation racing a cache miss must not resurrect the old record)."""
+        return self._generation
 
     def get(self, key: K) -> V | None:
         entry = self._entries.get(key)
@@ -36,10 +44,12 @@ class TTLCache(Generic[K, V]):
             return None
         return entry[1]
 
-    def put(self, key: K, value: V) -> None:
+    def put(self, key: K, value: V, *, generation: int | None = None) -> None:
         if self._ttl <= 0:
             return
         with self._lock:
+            if generation is not None and generation != self._generation:
+                return
             self._entries[key] = (self._clock.now() + self._ttl, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self._size:
@@ -47,10 +57,12 @@ class TTLCache(Generic[K, V]):
 
     def invalidate(self, key: K) -> None:
         with self._lock:
+            self._generation += 1
             self._entries.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
+            self._generation += 1
             self._entries.clear()
 
     def __len__(self) -> int:

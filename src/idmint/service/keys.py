@@ -89,6 +89,7 @@ class KeyService:
         cached = self._cache.get(workspace.id)
         if cached is not None and cached.version == version:
             return cached
+        generation = self._cache.generation
         rows = self._store.signing_keys(workspace.id)
         ring = KeyRing(
             (
@@ -129,7 +130,7 @@ class KeyService:
                 leeway=self._settings.leeway_seconds,
             ),
         )
-        self._cache.put(workspace.id, keys)
+        self._cache.put(workspace.id, keys, generation=generation)
         return keys
 
     def invalidate(self, workspace_id: str) -> None:

@@ -81,8 +81,9 @@ class RevocationService:
     def denylist(self, workspace: Workspace) -> Denylist:
         cached = self._cache.get(workspace.id)
         if cached is None:
+            generation = self._cache.generation
             cached = Denylist.build(self._store.revocations(workspace.id, self._clock.now()))
-            self._cache.put(workspace.id, cached)
+            self._cache.put(workspace.id, cached, generation=generation)
         return cached
 
     def check(self, workspace: Workspace, claims: UserClaims) -> None:

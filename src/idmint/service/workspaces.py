@@ -87,10 +87,11 @@ class WorkspaceService:
         """
         workspace = self._workspaces.get(api_key)
         if workspace is None:
+            generation = self._workspaces.generation
             workspace = self._store.workspace_by_api_key(api_key)
             if workspace is None:
                 raise ApiKeyNotFoundError()
-            self._workspaces.put(api_key, workspace)
+            self._workspaces.put(api_key, workspace, generation=generation)
         return workspace
 
     def all(self) -> list[Workspace]:
@@ -187,10 +188,11 @@ class WorkspaceService:
         secret_hash = hash_secret(secret)
         record = self._credentials.get(secret_hash)
         if record is None:
+            generation = self._credentials.generation
             record = self._store.auth_token_by_hash(secret_hash)
             if record is None or not secrets_equal(record.secret_hash, secret_hash):
                 raise AuthTokenNotFoundError()
-            self._credentials.put(secret_hash, record)
+            self._credentials.put(secret_hash, record, generation=generation)
         if record.workspace_id != workspace.id:
             raise AuthTokenWrongWorkspaceError()
         if record.revoked_at is not None:
