@@ -49,6 +49,7 @@ attributes (``claim``, ``kid``, ``expired_at``), never only inside the message.
     │   └── UserExistsError               user_exists
     ├── IdentifyError                     identify_failed
     │   ├── JwtRequiredError              jwt_required
+    │   ├── OriginNotAllowedError         origin_not_allowed
     │   └── IdentityMismatchError         identity_mismatch
     │       ├── UserMismatchError         user_mismatch
     │       ├── OrganizationMismatchError organization_mismatch
@@ -95,6 +96,7 @@ __all__ = [
     "NoActiveKeyError",
     "NotFoundError",
     "OrganizationMismatchError",
+    "OriginNotAllowedError",
     "RequestTooLargeError",
     "RetiredKeyError",
     "SigningKeyError",
@@ -516,6 +518,18 @@ class JwtRequiredError(IdentifyError):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or "This workspace requires a JWT: pass authToken to identify().")
+
+
+class OriginNotAllowedError(IdentifyError):
+    """Raised when a browser on an origin outside the workspace's allowed domains calls identify."""
+
+    code = "origin_not_allowed"
+
+    def __init__(self, message: str | None = None, *, origin: str = "") -> None:
+        self.origin = origin
+        super().__init__(
+            message or f"The origin {origin} is not among this workspace's allowed domains."
+        )
 
 
 class IdentityMismatchError(IdentifyError):

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from idmint import __version__
 from idmint.api import admin, compat, identify, jwks, lifecycle
-from idmint.api.errors import BodySizeLimit, JsonBodies, install_error_handlers
+from idmint.api.errors import BodySizeLimit, BrowserCors, JsonBodies, install_error_handlers
 from idmint.clock import Clock
 from idmint.service import Idmint
 from idmint.settings import Settings
@@ -73,6 +73,7 @@ def create_app(
     install_error_handlers(app, [route for router in routers for route in router.routes])
     app.add_middleware(JsonBodies)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BrowserCors)
     for router in routers:
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

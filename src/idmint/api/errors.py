@@ -31,7 +31,7 @@ from idmint.errors import (
     UnsupportedMediaTypeError,
 )
 
-__all__ = ["BodySizeLimit", "JsonBodies", "error_response", "install_error_handlers"]
+__all__ = ["BodySizeLimit", "BrowserCors", "JsonBodies", "error_response", "install_error_handlers"]
 
 logger = logging.getLogger("idmint.api")
 
@@ -202,3 +202,50 @@ class JsonBodies:
                     await error_response(error)(scope, receive, send)
                     return
         await self.app(scope, receive, send)
+
+
+class BrowserCors:
+    """CORS for the routes a browser calls (identify, sign-out, the SDK).
+
+    Every origin may ask (the preflight answers any); whether it may act is decided per
+    workspace by the route, from the workspace's allowed domains, with ``origin_not_allowed``.
+    Errors carry the CORS headers too, so the SDK can read their code.  No cookies are used, so
+    credentials are never allowed.
+    """
+
+    PATHS = ("/v1/identify", "/v1/sign-out", "/sdk/idmint.js")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.PATHS:
+            await self.app(scope, receive, send)
+            return
+        origin = dict(scope.get("headers", ())).get(b"origin")
+        if origin is None:
+            await self.app(scope, receive, send)
+            return
+        cors = [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
+        if scope["method"] == "OPTIONS":
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 204,
+                    "headers": [
+                        *cors,
+                        (b"access-control-allow-methods", b"GET, POST"),
+                        (b"access-control-allow-headers", b"content-type"),
+                        (b"access-control-max-age", b"600"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *cors]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)

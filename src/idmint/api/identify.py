@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from idmint.api._common import errors, iso, json_response, service
-from idmint.api.schemas import IdentifyRequest, IdentifyResponse
+from idmint.api.schemas import (
+    ErrorEnvelope,
+    IdentifyRequest,
+    IdentifyResponse,
+    SignOutRequest,
+    SignOutResponse,
+)
+from idmint.errors import NotFoundError
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["identify"])
+SDK_PATH = Path(__file__).resolve().parents[1] / "static" / "idmint.js"
 
 
 @router.post(
@@ -30,7 +40,10 @@ def identify(body: IdentifyRequest, request: Request) -> Response:
     the session's admin flag is the token's.
     """
     session = service(request).tokens.identify(
-        body.apiKey, body.user.model_dump(exclude_none=True), body.authToken
+        body.apiKey,
+        body.user.model_dump(exclude_none=True),
+        body.authToken,
+        origin=request.headers.get("origin"),
     )
     return json_response(
         {
@@ -44,4 +57,38 @@ def identify(body: IdentifyRequest, request: Request) -> Response:
                 "mode": "jwt" if session.verified else "development",
             }
         }
+    )
+
+
+@router.post(
+    "/v1/sign-out",
+    response_model=SignOutResponse,
+    responses=errors(403),
+    summary="End a session that identify started",
+)
+def sign_out(body: SignOutRequest, request: Request) -> Response:
+    """End the session ``sessionId`` (the browser SDK's ``signOut()``)."""
+    ended = service(request).tokens.sign_out(
+        body.apiKey, body.sessionId, origin=request.headers.get("origin")
+    )
+    return json_response({"signedOut": ended})
+
+
+@router.get(
+    "/sdk/idmint.js",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/javascript": {}}, "description": "The browser SDK."},
+        404: {"model": ErrorEnvelope, "description": "NOT_FOUND"},
+    },
+    summary="The browser SDK (one ES module)",
+)
+def sdk() -> Response:
+    """``import { createClient } from "/sdk/idmint.js"``: see docs/sdk-browser.md."""
+    if not SDK_PATH.is_file():
+        raise NotFoundError("The browser SDK is not installed with this server.")
+    return Response(
+        SDK_PATH.read_bytes(),
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=300"},
     )

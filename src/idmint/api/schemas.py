@@ -47,6 +47,8 @@ __all__ = [
     "RevocationList",
     "RevocationOut",
     "SessionOut",
+    "SignOutRequest",
+    "SignOutResponse",
     "SigningKeyList",
     "SigningKeyOut",
     "TokenForEmailRequest",
@@ -419,3 +421,12 @@ class KeyRotate(_Strict):
         description="Promote at once, skipping the pre-publish period: only for a compromised "
         "key (verifiers with a cached JWKS will not know the new key yet).",
     )
+
+
+class SignOutRequest(_Strict):
+    apiKey: Id
+    sessionId: Id
+
+
+class SignOutResponse(BaseModel):
+    signedOut: bool = Field(description="Whether an open session was ended.")

@@ -12,12 +12,14 @@ from idmint.errors import (
     IdmintError,
     JwtRequiredError,
     OrganizationMismatchError,
+    OriginNotAllowedError,
     UserMismatchError,
     UserNotFoundError,
 )
 from idmint.service._ids import new_id
 from idmint.service.audit import AuditLog
 from idmint.service.keys import KeyService
+from idmint.service.origins import origin_allowed
 from idmint.service.revocations import RevocationService
 from idmint.service.users import UserService
 from idmint.service.validation import check_email, check_id
@@ -237,7 +239,12 @@ class TokenService:
         return verified
 
     def identify(
-        self, api_key: str, user: dict[str, Any], auth_token: str | None
+        self,
+        api_key: str,
+        user: dict[str, Any],
+        auth_token: str | None,
+        *,
+        origin: str | None = None,
     ) -> IdentifiedSession:
         """Identify a user, with the token that proves who they are.
 
@@ -246,6 +253,7 @@ class TokenService:
         where the token carries them.  Without a token, identify succeeds only when the
         workspace does not require one (development mode; the session says so).
 
+        :raises OriginNotAllowedError: ``origin`` (a browser's) is not an allowed domain.
         :raises JwtRequiredError: no token, and the workspace requires one.
         :raises TokenError: the token is not valid (expired: ``token_expired``).
         :raises IdentityMismatchError: ``user_mismatch``, ``organization_mismatch`` or
@@ -254,6 +262,7 @@ class TokenService:
         workspace = self._workspaces.get(api_key)
         claimed = user.get("userId")
         try:
+            self.check_origin(workspace, origin)
             user_id = check_id(claimed, "user.userId")
             if auth_token is None:
                 if workspace.require_jwt:
@@ -335,7 +344,14 @@ class TokenService:
             **{k: v for k, v in user.items() if k not in _IGNORED_FROM_IDENTIFY},
         }
 
-    def sign_out(self, api_key: str, session_id: str) -> bool:
+    @staticmethod
+    def check_origin(workspace: Workspace, origin: str | None) -> None:
+        """:raises OriginNotAllowedError: when a browser's ``Origin`` is not an allowed domain."""
+        if origin is not None and not origin_allowed(origin, workspace.allowed_domains or []):
+            raise OriginNotAllowedError(origin=origin[:256])
+
+    def sign_out(self, api_key: str, session_id: str, *, origin: str | None = None) -> bool:
         """End a session; returns whether one was open."""
         workspace = self._workspaces.get(api_key)
+        self.check_origin(workspace, origin)
         return self._store.end_sessions(workspace.id, self._clock.now(), session_id=session_id) > 0

@@ -18,6 +18,7 @@ from idmint.errors import (
 from idmint.service._cache import TTLCache
 from idmint.service._ids import hash_secret, new_api_key, new_id, new_secret, secrets_equal
 from idmint.service.audit import AuditLog
+from idmint.service.origins import check_patterns
 from idmint.store import AuthToken, Store, Workspace
 from idmint.tokens import ABSOLUTE_MAX_LIFETIME
 
@@ -116,6 +117,8 @@ class WorkspaceService:
                 f"<= maximum ({high}) <= {_MAX_TTL} seconds.",
                 field="tokenTtlSeconds",
             )
+        if "allowed_domains" in changes:
+            changes["allowed_domains"] = check_patterns(changes["allowed_domains"])
         updated = self._store.update_workspace(
             workspace.id, **changes, updated_at=self._clock.now()
         )
