@@ -32,7 +32,7 @@ class AuditLog:
         self._store = store
         self._clock = clock
         self._batch_size = batch_size
-        self._pending: list[AuditEvent] = []
+        self._pending: list[dict[str, Any]] = []
         self._last_used: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -50,16 +50,18 @@ class AuditLog:
         """Queue one event; ``detail`` must not carry secrets (checked)."""
         if leaked := _FORBIDDEN_DETAIL_KEYS & detail.keys():
             raise ValueError(f"audit detail may not carry {sorted(leaked)}")
-        event = AuditEvent(
-            workspace_id=workspace_id,
-            at=self._clock.now(),
-            actor=_clean(actor),
-            action=action,
-            outcome=outcome,
-            reason_code=reason_code,
-            subject=None if subject is None else _clean(subject),
-            detail=detail,
-        )
+        # A plain row, not an ORM object: building one is a few hundred nanoseconds on the hot
+        # path, and the batch goes in as one multi-row INSERT.
+        event = {
+            "workspace_id": workspace_id,
+            "at": self._clock.now(),
+            "actor": _clean(actor),
+            "action": action,
+            "outcome": outcome,
+            "reason_code": reason_code,
+            "subject": None if subject is None else _clean(subject),
+            "detail": detail,
+        }
         with self._lock:
             self._pending.append(event)
             full = len(self._pending) >= self._batch_size
@@ -79,16 +81,18 @@ class AuditLog:
         written = len(events)
         if events:
             try:
-                self._store.add(*events)
+                self._store.insert_rows(AuditEvent, events)
             except IdmintError:
                 # One unstorable event must not lose the batch: write them one by one.
                 written = 0
                 for event in events:
                     try:
-                        self._store.add(event)
+                        self._store.insert_rows(AuditEvent, [event])
                         written += 1
                     except IdmintError:
-                        logger.exception("audit event dropped: %s %s", event.action, event.outcome)
+                        logger.exception(
+                            "audit event dropped: %s %s", event["action"], event["outcome"]
+                        )
         self._store.touch_auth_tokens(last_used)
         return written
 

@@ -12,7 +12,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, create_engine, delete, event, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session as OrmSession
@@ -122,6 +132,12 @@ class Store:
             # A value the database cannot hold (a NUL character, say): the caller's input.
             raise InvalidArgumentError("A value in the request cannot be stored.") from exc
 
+    def insert_rows(self, model: type[Base], rows: list[dict[str, Any]]) -> None:
+        """Insert plain rows into ``model``'s table in one statement (executemany)."""
+        if rows:
+            with self.session() as session:
+                session.execute(insert(model), rows)
+
     def add(self, *rows: Base) -> None:
         """Insert rows in one transaction."""
         with self.session() as session:
@@ -222,7 +238,7 @@ class Store:
         """Create the user or update the given fields, atomically (no read-then-write race)."""
         if values.get("email") is not None:
             values = {**values, "email_key": email_key(values["email"])}
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        upsert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         row = {
             "workspace_id": workspace_id,
             "user_id": user_id,
@@ -232,7 +248,7 @@ class Store:
             "updated_at": now,
             **values,
         }
-        statement = insert(User).values(**row)
+        statement = upsert(User).values(**row)
         statement = statement.on_conflict_do_update(
             index_elements=[User.workspace_id, User.user_id],
             set_={**values, "updated_at": now},
@@ -253,9 +269,9 @@ class Store:
     ) -> None:
         if organization_id is None:
             return
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        upsert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         session.execute(
-            insert(Organization)
+            upsert(Organization)
             .values(workspace_id=workspace_id, organization_id=organization_id, created_at=now)
             .on_conflict_do_nothing()
         )

@@ -1,0 +1,597 @@
+"""What the sync and async clients share: request building, answer parsing, and the one error
+envelope turned back into the :mod:`idmint.errors` class that the server raised.
+
+Each operation is a :class:`Call`: the request to send and how to read its answer.  The clients
+only send calls (:meth:`IdmintClient._send`, :meth:`AsyncIdmintClient._send`), so both speak
+exactly the same protocol.
+
+Error mapping, for an answer that is not a success:
+
+1. the envelope's ``code`` names a class of :func:`idmint.errors.error_classes`: that class;
+2. an unknown code (a newer server): the nearest family by the code's shape (``token_*`` is a
+   :class:`TokenError`, ``key_*`` a :class:`SigningKeyError`, ``auth_token_*``,
+   ``credentials_*`` and ``api_key_*`` a :class:`CredentialError`, ``*_not_found`` a
+   :class:`NotFoundError`, ``*_exists`` a :class:`ConflictError`, ``*_mismatch`` an
+   :class:`IdentityMismatchError`), else by HTTP status (:data:`_BY_STATUS`), else
+   :class:`IdmintError`; the instance keeps the server's ``code``;
+3. no envelope at all (a proxy's HTML page): by HTTP status, with the class's own code.
+
+Either way ``.http_status``, ``.status`` and ``.message`` are the answer's, and ``field`` and
+``expired_at`` are filled when the envelope carries ``field`` and ``expiredAt``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Any, Final, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from idmint import __version__
+from idmint.client._models import (
+    AuditEvent,
+    AuditPage,
+    AuthTokenInfo,
+    CreatedWorkspace,
+    GeneratedToken,
+    Revocation,
+    Session,
+    SigningKeyInfo,
+    User,
+    UserPage,
+    Workspace,
+    parse_time,
+)
+from idmint.errors import (
+    ConflictError,
+    CredentialError,
+    CredentialsMissingError,
+    IdentifyError,
+    IdentityMismatchError,
+    IdmintError,
+    InvalidArgumentError,
+    MethodNotAllowedError,
+    NotFoundError,
+    RequestTooLargeError,
+    SigningKeyError,
+    TokenError,
+    UnavailableError,
+    UnsupportedMediaTypeError,
+    error_classes,
+)
+
+__all__ = [
+    "ERROR_CLASSES",
+    "USER_AGENT",
+    "Call",
+    "Requests",
+    "error_class_for",
+    "error_from_answer",
+    "error_from_response",
+    "transport_error",
+]
+
+T = TypeVar("T")
+
+USER_AGENT: Final = f"idmint-python/{__version__}"
+
+#: Every code of the error tree, to its class.
+ERROR_CLASSES: Final[Mapping[str, type[IdmintError]]] = MappingProxyType(
+    {cls.code: cls for cls in error_classes()}
+)
+_BY_PREFIX: Final[tuple[tuple[str, type[IdmintError]], ...]] = (
+    ("token_", TokenError),
+    ("key_", SigningKeyError),
+    ("auth_token_", CredentialError),
+    ("credentials_", CredentialError),
+    ("api_key_", CredentialError),
+)
+_BY_SUFFIX: Final[tuple[tuple[str, type[IdmintError]], ...]] = (
+    ("_not_found", NotFoundError),
+    ("_exists", ConflictError),
+    ("_mismatch", IdentityMismatchError),
+)
+_BY_STATUS: Final[Mapping[int, type[IdmintError]]] = MappingProxyType(
+    {
+        400: InvalidArgumentError,
+        401: CredentialError,
+        403: IdentifyError,
+        404: NotFoundError,
+        405: MethodNotAllowedError,
+        409: ConflictError,
+        413: RequestTooLargeError,
+        415: UnsupportedMediaTypeError,
+        502: UnavailableError,
+        503: UnavailableError,
+        504: UnavailableError,
+    }
+)
+
+
+def error_class_for(code: str | None, http_status: int) -> type[IdmintError]:
+    """The class for an answer's ``code``; for an unknown one, the nearest (see the module)."""
+    if code is not None:
+        if code in ERROR_CLASSES:
+            return ERROR_CLASSES[code]
+        for prefix, cls in _BY_PREFIX:
+            if code.startswith(prefix):
+                return cls
+        for suffix, cls in _BY_SUFFIX:
+            if code.endswith(suffix):
+                return cls
+    return _BY_STATUS.get(http_status, IdmintError)
+
+
+def _instantiate(
+    cls: type[IdmintError], message: str, context: Mapping[str, object]
+) -> IdmintError:
+    # Constructors differ (TokenExpiredError requires expired_at, ...): pass what the envelope
+    # carries and None for required context it does not (with a message given, no constructor
+    # formats it).  A constructor that still refuses gets the root's, attributes set after.
+    kwargs: dict[str, object] = {}
+    for name, parameter in inspect.signature(cls).parameters.items():
+        if parameter.kind is not inspect.Parameter.KEYWORD_ONLY:
+            continue
+        if name in context:
+            kwargs[name] = context[name]
+        elif parameter.default is inspect.Parameter.empty:
+            kwargs[name] = None
+    try:
+        return cls(message, **kwargs)
+    except (TypeError, ValueError, AttributeError):
+        error = cls.__new__(cls)
+        IdmintError.__init__(error, message)
+        vars(error).update(kwargs)
+        return error
+
+
+def error_from_answer(http_status: int, body: object) -> IdmintError:
+    """The exception for an error answer: its HTTP status and parsed JSON body (or ``None``)."""
+    envelope = body.get("error") if isinstance(body, Mapping) else None
+    if not isinstance(envelope, Mapping):
+        envelope = {}
+    code = envelope.get("code") if isinstance(envelope.get("code"), str) else None
+    cls = error_class_for(code, http_status)
+    message = envelope.get("message")
+    if not isinstance(message, str) or not message:
+        message = f"The server answered HTTP {http_status} without an idmint error envelope."
+    context: dict[str, object] = {}
+    if isinstance(envelope.get("field"), str):
+        context["field"] = envelope["field"]
+    if isinstance(envelope.get("expiredAt"), str):
+        with contextlib.suppress(ValueError):  # an unreadable time leaves expired_at None
+            context["expired_at"] = parse_time(envelope["expiredAt"])
+    error = _instantiate(cls, message, context)
+    # Instance attributes shadow the class's where the answer says otherwise (an unknown code,
+    # a status that a newer server changed), so that the exception describes the answer.
+    attributes = vars(error)
+    attributes.update(context)
+    if code is not None and code != cls.code:
+        attributes["code"] = code
+    if http_status != cls.http_status:
+        attributes["http_status"] = http_status
+    status = envelope.get("status")
+    if isinstance(status, str) and status and status != cls.status:
+        attributes["status"] = status
+    return error
+
+
+def error_from_response(response: httpx.Response) -> IdmintError:
+    """The exception for an ``httpx`` error answer (see :func:`error_from_answer`)."""
+    try:
+        body: object = response.json()
+    except ValueError:
+        body = None
+    return error_from_answer(response.status_code, body)
+
+
+def transport_error(method: str, url: str, exc: Exception) -> UnavailableError:
+    """The error for a request that got no answer (refused, reset, timed out, bad TLS, ...).
+    Raise it ``from exc``."""
+    return UnavailableError(f"idmint did not answer {method} {url}: {type(exc).__name__}: {exc}")
+
+
+def _object(response: httpx.Response) -> Mapping[str, Any]:
+    body = response.json()
+    if not isinstance(body, Mapping):
+        raise ValueError("the answer is not a JSON object")
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One API operation: the request, and how to read its successful answer."""
+
+    method: str
+    url: str
+    parse: Callable[[httpx.Response], T] = field(repr=False)
+    # Bodies and headers carry secrets (authToken, Authorization): never in a repr or a log.
+    json: Any = field(default=None, repr=False)
+    params: Mapping[str, str | int] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def finish(self, response: httpx.Response) -> T:
+        """The parsed answer.
+
+        :raises IdmintError: the class the server's envelope names; the root class (code
+            ``internal``) for a success answer that the client cannot read.
+        """
+        if not response.is_success:
+            raise error_from_response(response)
+        try:
+            return self.parse(response)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise IdmintError(
+                f"Unexpected answer to {self.method} {self.url}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _seconds(value: int | timedelta) -> int:
+    return int(value.total_seconds()) if isinstance(value, timedelta) else value
+
+
+def _iso(value: datetime | str) -> str:
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    # Naive times are UTC, as the server reads them.
+    return value.isoformat(timespec="seconds") + "Z"
+
+
+def _generated(response: httpx.Response) -> GeneratedToken:
+    data = _object(response)["result"]["data"]
+    token = data["token"]
+    if not isinstance(token, str):
+        raise ValueError("the answer's token is not a string")
+    expires_at = parse_time(data["expiresAt"]) if "expiresAt" in data else None
+    expires_in = data.get("expiresIn")
+    if expires_in is not None and (isinstance(expires_in, bool) or not isinstance(expires_in, int)):
+        raise ValueError("expiresIn is not an integer")
+    return GeneratedToken.from_token(token, expires_in=expires_in, expires_at=expires_at)
+
+
+def _access_token(response: httpx.Response) -> GeneratedToken:
+    body = _object(response)
+    token, expires_in = body["access_token"], body["expires_in"]
+    if (
+        not isinstance(token, str)
+        or isinstance(expires_in, bool)
+        or not isinstance(expires_in, int)
+    ):
+        raise ValueError("access_token or expires_in has the wrong type")
+    return GeneratedToken.from_token(token, expires_in=expires_in)
+
+
+def _user_page(response: httpx.Response) -> UserPage:
+    body = _object(response)
+    next_after = body.get("next")
+    return UserPage(
+        users=tuple(User.from_json(u) for u in body["users"]),
+        next=None if next_after is None else str(next_after),
+    )
+
+
+def _audit_page(response: httpx.Response) -> AuditPage:
+    body = _object(response)
+    next_before = body.get("next")
+    return AuditPage(
+        events=tuple(AuditEvent.from_json(e) for e in body["events"]),
+        next=None if next_before is None else int(next_before),
+    )
+
+
+def _created_workspace(response: httpx.Response) -> CreatedWorkspace:
+    body = _object(response)
+    return CreatedWorkspace(
+        workspace=Workspace.from_json(body["workspace"]),
+        auth_token=AuthTokenInfo.from_json(body["authToken"]),
+        secret=str(body["secret"]),
+    )
+
+
+def _created_auth_token(response: httpx.Response) -> tuple[AuthTokenInfo, str]:
+    body = _object(response)
+    return AuthTokenInfo.from_json(body["authToken"]), str(body["secret"])
+
+
+def _nothing(_response: httpx.Response) -> None:
+    return None
+
+
+class Requests:
+    """Builds every :class:`Call` of the API for one base URL and set of credentials.
+
+    :param base_url: the server, e.g. ``http://127.0.0.1:8000`` (no trailing path needed).
+    :param api_key: the workspace's API key (public).
+    :param auth_token: one of its auth tokens (secret): mints, and reaches the admin API.
+    :param admin_token: the deployment's admin credential; preferred for the admin API.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None,
+        auth_token: str | None,
+        admin_token: str | None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self._auth_token = auth_token
+        self._admin_token = admin_token
+
+    # --- credentials ------------------------------------------------------------------------
+
+    def _require_api_key(self) -> str:
+        if not self.api_key:
+            raise CredentialsMissingError("This operation needs the client's api_key.")
+        return self.api_key
+
+    def _require_auth_token(self) -> str:
+        if not self._auth_token:
+            raise CredentialsMissingError("Minting needs the client's auth_token.")
+        return self._auth_token
+
+    def _admin_headers(self) -> dict[str, str]:
+        bearer = self._admin_token or self._auth_token
+        if not bearer:
+            raise CredentialsMissingError(
+                "The admin API needs the client's admin_token or auth_token."
+            )
+        return {"Authorization": f"Bearer {bearer}"}
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def _workspace_url(self, *segments: str) -> str:
+        path = "/".join(_segment(s) for s in (self._require_api_key(), *segments))
+        return self._url(f"/admin/v1/workspaces/{path}")
+
+    def _admin(
+        self,
+        method: str,
+        parse: Callable[[httpx.Response], T],
+        *segments: str,
+        json: Any = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> Call[T]:
+        return Call(
+            method,
+            self._workspace_url(*segments),
+            parse,
+            json=json,
+            params=params,
+            headers=self._admin_headers(),
+        )
+
+    # --- mint ---------------------------------------------------------------------------------
+
+    def generate_token(
+        self,
+        user_id: str,
+        organization_id: str,
+        *,
+        email: str | None,
+        is_admin: bool,
+        expires_in: int | timedelta | None,
+    ) -> Call[GeneratedToken]:
+        properties: dict[str, Any] = {"organizationId": organization_id, "isAdmin": is_admin}
+        if email is not None:
+            properties["email"] = email
+        data: dict[str, Any] = {
+            "apiKey": self._require_api_key(),
+            "authToken": self._require_auth_token(),
+            "userId": user_id,
+            "userProperties": properties,
+        }
+        if expires_in is not None:
+            data["expiresIn"] = _seconds(expires_in)
+        return Call("POST", self._url("/v1/auth/token/get"), _generated, json={"data": data})
+
+    def token_for_email(self, email: str) -> Call[GeneratedToken]:
+        pair = f"{self._require_api_key()}:{self._require_auth_token()}"
+        return Call(
+            "POST",
+            self._url("/api/v1/tokens"),
+            _access_token,
+            json={"username": email},
+            headers={"Authorization": f"Outseta {pair}"},
+        )
+
+    # --- identify and public documents -------------------------------------------------------
+
+    def identify(self, user: Mapping[str, Any], auth_token: str | None) -> Call[Session]:
+        body: dict[str, Any] = {"apiKey": self._require_api_key(), "user": dict(user)}
+        if auth_token is not None:
+            body["authToken"] = auth_token
+        return Call(
+            "POST",
+            self._url("/v1/identify"),
+            lambda r: Session.from_json(_object(r)["session"]),
+            json=body,
+        )
+
+    def sign_out(self, session_id: str) -> Call[bool]:
+        body = {"apiKey": self._require_api_key(), "sessionId": session_id}
+        return Call(
+            "POST", self._url("/v1/sign-out"), lambda r: bool(_object(r)["signedOut"]), json=body
+        )
+
+    def jwks(self) -> Call[dict[str, Any]]:
+        url = self._url(f"/w/{_segment(self._require_api_key())}/.well-known/jwks.json")
+        return Call("GET", url, lambda r: dict(_object(r)))
+
+    # --- admin: workspaces ----------------------------------------------------------------------
+
+    def list_workspaces(self) -> Call[list[Workspace]]:
+        return Call(
+            "GET",
+            self._url("/admin/v1/workspaces"),
+            lambda r: [Workspace.from_json(w) for w in _object(r)["workspaces"]],
+            headers=self._admin_headers(),
+        )
+
+    def create_workspace(self, name: str | None, require_jwt: bool) -> Call[CreatedWorkspace]:
+        body: dict[str, Any] = {"requireJwt": require_jwt}
+        if name is not None:
+            body["name"] = name
+        return Call(
+            "POST",
+            self._url("/admin/v1/workspaces"),
+            _created_workspace,
+            json=body,
+            headers=self._admin_headers(),
+        )
+
+    def get_workspace(self) -> Call[Workspace]:
+        return self._admin("GET", lambda r: Workspace.from_json(_object(r)))
+
+    def update_settings(
+        self,
+        *,
+        name: str | None,
+        require_jwt: bool | None,
+        token_ttl_seconds: int | timedelta | None,
+        min_ttl_seconds: int | timedelta | None,
+        max_ttl_seconds: int | timedelta | None,
+        auto_create_users: bool | None,
+        allowed_domains: Iterable[str] | None,
+    ) -> Call[Workspace]:
+        # Members left out stay as they are on the server.
+        body: dict[str, Any] = {}
+        for member, flag in (
+            ("name", name),
+            ("requireJwt", require_jwt),
+            ("autoCreateUsers", auto_create_users),
+        ):
+            if flag is not None:
+                body[member] = flag
+        for member, seconds in (
+            ("tokenTtlSeconds", token_ttl_seconds),
+            ("minTtlSeconds", min_ttl_seconds),
+            ("maxTtlSeconds", max_ttl_seconds),
+        ):
+            if seconds is not None:
+                body[member] = _seconds(seconds)
+        if allowed_domains is not None:
+            if isinstance(allowed_domains, str):
+                raise TypeError("allowed_domains is a list of domains, not one string")
+            body["allowedDomains"] = list(allowed_domains)
+        return self._admin("PATCH", lambda r: Workspace.from_json(_object(r)), json=body)
+
+    # --- admin: auth tokens ---------------------------------------------------------------------
+
+    def create_auth_token(
+        self, name: str, expires_at: datetime | str | None
+    ) -> Call[tuple[AuthTokenInfo, str]]:
+        body: dict[str, Any] = {"name": name}
+        if expires_at is not None:
+            body["expiresAt"] = _iso(expires_at)
+        return self._admin("POST", _created_auth_token, "auth-tokens", json=body)
+
+    def list_auth_tokens(self) -> Call[list[AuthTokenInfo]]:
+        return self._admin(
+            "GET",
+            lambda r: [AuthTokenInfo.from_json(t) for t in _object(r)["authTokens"]],
+            "auth-tokens",
+        )
+
+    def revoke_auth_token(self, token_id: str) -> Call[AuthTokenInfo]:
+        return self._admin(
+            "DELETE", lambda r: AuthTokenInfo.from_json(_object(r)), "auth-tokens", token_id
+        )
+
+    # --- admin: users -------------------------------------------------------------------------
+
+    def create_user(
+        self,
+        user_id: str,
+        *,
+        email: str | None,
+        organization_id: str | None,
+        name: str | None,
+        is_admin: bool,
+    ) -> Call[User]:
+        body: dict[str, Any] = {"userId": user_id, "isAdmin": is_admin}
+        for member, value in (
+            ("email", email),
+            ("organizationId", organization_id),
+            ("name", name),
+        ):
+            if value is not None:
+                body[member] = value
+        return self._admin("POST", lambda r: User.from_json(_object(r)), "users", json=body)
+
+    def get_user(self, user_id: str) -> Call[User]:
+        return self._admin("GET", lambda r: User.from_json(_object(r)), "users", user_id)
+
+    def list_users(self, limit: int, after: str | None) -> Call[UserPage]:
+        params: dict[str, str | int] = {"limit": limit}
+        if after is not None:
+            params["after"] = after
+        return self._admin("GET", _user_page, "users", params=params)
+
+    def delete_user(self, user_id: str) -> Call[None]:
+        return self._admin("DELETE", _nothing, "users", user_id)
+
+    # --- admin: lifecycle -----------------------------------------------------------------------
+
+    def revoke(
+        self,
+        *,
+        jti: str | None,
+        user_id: str | None,
+        organization_id: str | None,
+        reason: str | None,
+    ) -> Call[Revocation]:
+        # The server decides "exactly one target" (invalid_argument, field "body"): one rule,
+        # one place.
+        members = {"jti": jti, "userId": user_id, "organizationId": organization_id}
+        body = {name: value for name, value in members.items() if value is not None}
+        if reason is not None:
+            body["reason"] = reason
+        return self._admin(
+            "POST", lambda r: Revocation.from_json(_object(r)), "revocations", json=body
+        )
+
+    def revocations(self) -> Call[list[Revocation]]:
+        return self._admin(
+            "GET",
+            lambda r: [Revocation.from_json(x) for x in _object(r)["revocations"]],
+            "revocations",
+        )
+
+    def audit(
+        self, limit: int, before: int | None, action: str | None, outcome: str | None
+    ) -> Call[AuditPage]:
+        params: dict[str, str | int] = {"limit": limit}
+        for name, value in (("before", before), ("action", action), ("outcome", outcome)):
+            if value is not None:
+                params[name] = value
+        return self._admin("GET", _audit_page, "audit", params=params)
+
+    def signing_keys(self) -> Call[list[SigningKeyInfo]]:
+        return self._admin(
+            "GET", lambda r: [SigningKeyInfo.from_json(k) for k in _object(r)["keys"]], "keys"
+        )
+
+    def rotate_key(self, alg: str | None, now: bool) -> Call[SigningKeyInfo]:
+        body: dict[str, Any] = {}
+        if alg is not None:
+            body["alg"] = alg
+        if now:
+            body["now"] = True
+        return self._admin(
+            "POST", lambda r: SigningKeyInfo.from_json(_object(r)), "keys", "rotate", json=body
+        )

@@ -1,0 +1,360 @@
+"""``IdmintClient``: the blocking client of the idmint HTTP API (mint, identify, admin)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from idmint.client._http import USER_AGENT, Call, Requests, transport_error
+from idmint.client._models import (
+    AuditEvent,
+    AuditPage,
+    AuthTokenInfo,
+    CreatedWorkspace,
+    GeneratedToken,
+    Revocation,
+    Session,
+    SigningKeyInfo,
+    User,
+    UserPage,
+    Workspace,
+)
+
+__all__ = ["IdmintClient"]
+
+T = TypeVar("T")
+
+
+class IdmintClient:
+    """A client of one idmint server, for one workspace.
+
+    .. code-block:: python
+
+        with IdmintClient("http://127.0.0.1:8000", api_key="pk_...", auth_token="sk_...") as c:
+            token = c.generate_token("user-1", organization_id="org-1").token
+
+    :param base_url: where idmint answers, e.g. ``https://idmint.example.com``.
+    :param api_key: the workspace's API key (public).
+    :param auth_token: one of the workspace's auth tokens (secret; keep it on your server).
+        Mints, and reaches the admin API for this workspace.
+    :param admin_token: the deployment's admin credential (``IDMINT_ADMIN_TOKEN``); when
+        given, the admin API uses it instead of ``auth_token``.
+    :param timeout: seconds to wait for the server (connect, read, write, pool).
+    :param transport: an ``httpx.BaseTransport`` to send through (tests, proxies, retries).
+    :param http_client: an ``httpx.Client`` to send through instead (e.g. FastAPI's
+        ``TestClient``); it is not closed by :meth:`close`, and ``timeout`` is its own.
+    :raises ValueError: when both ``transport`` and ``http_client`` are given.
+
+    Every method raises the :mod:`idmint.errors` class that the server's answer names (see
+    ``docs/sdk-python.md``), :class:`~idmint.errors.UnavailableError` when the server does
+    not answer, and :class:`~idmint.errors.CredentialsMissingError` before sending when the
+    client lacks the credential the operation needs.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        auth_token: str | None = None,
+        admin_token: str | None = None,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        if transport is not None and http_client is not None:
+            raise ValueError("Pass transport or http_client, not both.")
+        self._requests = Requests(
+            base_url, api_key=api_key, auth_token=auth_token, admin_token=admin_token
+        )
+        self._owns_client = http_client is None
+        self._http = http_client or httpx.Client(
+            timeout=timeout, transport=transport, headers={"User-Agent": USER_AGENT}
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self._requests.base_url
+
+    @property
+    def api_key(self) -> str | None:
+        return self._requests.api_key
+
+    def __repr__(self) -> str:
+        return f"IdmintClient({self.base_url!r}, api_key={self.api_key!r})"
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _send(self, call: Call[T]) -> T:
+        try:
+            response = self._http.request(
+                call.method,
+                call.url,
+                json=call.json,
+                params=call.params,
+                headers={"User-Agent": USER_AGENT, **call.headers},
+            )
+        except httpx.RequestError as exc:
+            raise transport_error(call.method, call.url, exc) from exc
+        return call.finish(response)
+
+    def close(self) -> None:
+        """Release the connection pool (not an ``http_client`` that was passed in)."""
+        if self._owns_client:
+            self._http.close()
+
+    def __enter__(self) -> IdmintClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- mint ---------------------------------------------------------------------------------
+
+    def generate_token(
+        self,
+        user_id: str,
+        organization_id: str,
+        *,
+        email: str | None = None,
+        is_admin: bool = False,
+        expires_in: int | timedelta | None = None,
+    ) -> GeneratedToken:
+        """Mint a user token (``POST /v1/auth/token/get``, the first API shape).
+
+        :param user_id: your id of the user; the token's ``sub``.
+        :param organization_id: bound into the token; identify must name the same.
+        :param email: bound into the token when given; identify must name the same.
+        :param is_admin: make the user an admin (the only way to).
+        :param expires_in: lifetime, within the workspace's bounds (default: its TTL, 48 h).
+        :raises InvalidLifetimeError: ``expires_in`` outside the bounds.
+        :raises AuthTokenNotFoundError: and the other credential errors.
+        :raises UserNotFoundError: an unknown user while the workspace does not auto-create.
+        """
+        return self._send(
+            self._requests.generate_token(
+                user_id, organization_id, email=email, is_admin=is_admin, expires_in=expires_in
+            )
+        )
+
+    def token_for_email(self, email: str) -> GeneratedToken:
+        """Mint a token for the existing user with ``email`` (``POST /api/v1/tokens``, the
+        second API shape, ``Authorization: Outseta API_KEY:AUTH_TOKEN``).
+
+        :raises UserNotFoundError: no user has this email (none is created).
+        :raises InvalidEmailError: not an email address.
+        """
+        return self._send(self._requests.token_for_email(email))
+
+    # --- identify and public documents -------------------------------------------------------
+
+    def identify(self, user: Mapping[str, Any], auth_token: str | None = None) -> Session:
+        """Identify ``user`` with a minted token, as the browser SDK does (``POST
+        /v1/identify``); mostly for tests and server-side checks.
+
+        :param user: ``{"userId", "organizationId", "email", "name", ...}``.
+        :param auth_token: the user's token (not the client's auth token).
+        :raises TokenExpiredError: with ``expired_at``; mint a fresh token.
+        :raises IdentityMismatchError: a subclass whose ``field`` names the mismatch.
+        :raises JwtRequiredError: no token while the workspace requires one.
+        """
+        return self._send(self._requests.identify(user, auth_token))
+
+    def sign_out(self, session_id: str) -> bool:
+        """End a session that identify started; whether an open one was ended."""
+        return self._send(self._requests.sign_out(session_id))
+
+    def jwks(self) -> dict[str, Any]:
+        """The workspace's JWK set document (for verifying, prefer :class:`RemoteVerifier`)."""
+        return self._send(self._requests.jwks())
+
+    # --- admin: workspaces ----------------------------------------------------------------------
+
+    def list_workspaces(self) -> list[Workspace]:
+        """Every workspace of the deployment.
+
+        :raises AdminRequiredError: unless the client holds the admin token.
+        """
+        return self._send(self._requests.list_workspaces())
+
+    def create_workspace(
+        self, name: str | None = None, *, require_jwt: bool = True
+    ) -> CreatedWorkspace:
+        """A new workspace with a signing key and a first auth token (shown this once).
+
+        :raises AdminRequiredError: unless the client holds the admin token.
+        """
+        return self._send(self._requests.create_workspace(name, require_jwt))
+
+    def get_workspace(self) -> Workspace:
+        """The client's workspace and its settings."""
+        return self._send(self._requests.get_workspace())
+
+    def update_settings(
+        self,
+        *,
+        name: str | None = None,
+        require_jwt: bool | None = None,
+        token_ttl_seconds: int | timedelta | None = None,
+        min_ttl_seconds: int | timedelta | None = None,
+        max_ttl_seconds: int | timedelta | None = None,
+        auto_create_users: bool | None = None,
+        allowed_domains: Iterable[str] | None = None,
+    ) -> Workspace:
+        """Change the workspace's settings; those left ``None`` stay as they are.
+
+        :raises InvalidArgumentError: lifetimes that do not nest (``field``
+            ``tokenTtlSeconds``); nothing changes then.
+        """
+        return self._send(
+            self._requests.update_settings(
+                name=name,
+                require_jwt=require_jwt,
+                token_ttl_seconds=token_ttl_seconds,
+                min_ttl_seconds=min_ttl_seconds,
+                max_ttl_seconds=max_ttl_seconds,
+                auto_create_users=auto_create_users,
+                allowed_domains=allowed_domains,
+            )
+        )
+
+    # --- admin: auth tokens ---------------------------------------------------------------------
+
+    def create_auth_token(
+        self, name: str, expires_at: datetime | str | None = None
+    ) -> tuple[AuthTokenInfo, str]:
+        """A new named auth token and its secret, which the server never shows again.
+
+        :param expires_at: optional expiry (a naive datetime is UTC), at most ten years ahead.
+        """
+        return self._send(self._requests.create_auth_token(name, expires_at))
+
+    def list_auth_tokens(self) -> list[AuthTokenInfo]:
+        """The workspace's auth tokens, oldest first, without secrets."""
+        return self._send(self._requests.list_auth_tokens())
+
+    def revoke_auth_token(self, token_id: str) -> AuthTokenInfo:
+        """Revoke an auth token at once; revoking again keeps the first time.
+
+        :raises NotFoundError: no such token in this workspace.
+        """
+        return self._send(self._requests.revoke_auth_token(token_id))
+
+    # --- admin: users -------------------------------------------------------------------------
+
+    def create_user(
+        self,
+        user_id: str,
+        *,
+        email: str | None = None,
+        organization_id: str | None = None,
+        name: str | None = None,
+        is_admin: bool = False,
+    ) -> User:
+        """Add a user (e.g. before :meth:`token_for_email`).
+
+        :raises UserExistsError: the userId or email is taken.
+        """
+        return self._send(
+            self._requests.create_user(
+                user_id, email=email, organization_id=organization_id, name=name, is_admin=is_admin
+            )
+        )
+
+    def get_user(self, user_id: str) -> User:
+        """One user, with the profile identify stored.
+
+        :raises UserNotFoundError: no such user.
+        """
+        return self._send(self._requests.get_user(user_id))
+
+    def list_users(self, limit: int = 100, after: str | None = None) -> UserPage:
+        """One page of users by userId; pass the page's ``next`` as ``after``."""
+        return self._send(self._requests.list_users(limit, after))
+
+    def iter_users(self, page_size: int = 100) -> Iterator[User]:
+        """Every user, fetched a page at a time."""
+        after: str | None = None
+        while True:
+            page = self.list_users(page_size, after)
+            yield from page.users
+            if page.next is None:
+                return
+            after = page.next
+
+    def delete_user(self, user_id: str) -> None:
+        """Delete a user.
+
+        :raises UserNotFoundError: no such user.
+        """
+        self._send(self._requests.delete_user(user_id))
+
+    # --- admin: lifecycle -----------------------------------------------------------------------
+
+    def revoke(
+        self,
+        jti: str | None = None,
+        *,
+        user_id: str | None = None,
+        organization_id: str | None = None,
+        reason: str | None = None,
+    ) -> Revocation:
+        """Revoke one token by ``jti``, or every token of a user or organization issued until
+        now; give exactly one.  ``reason`` goes to the audit log.
+
+        :raises InvalidArgumentError: none or several targets (``field`` ``body``).
+        """
+        return self._send(
+            self._requests.revoke(
+                jti=jti, user_id=user_id, organization_id=organization_id, reason=reason
+            )
+        )
+
+    def revocations(self) -> list[Revocation]:
+        """The live denylist, oldest first."""
+        return self._send(self._requests.revocations())
+
+    def audit(
+        self,
+        limit: int = 100,
+        before: int | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
+    ) -> AuditPage:
+        """One page of audit events, newest first; pass the page's ``next`` as ``before``.
+
+        :param action: e.g. ``token.mint``, ``identify``, ``key.rotate``.
+        :param outcome: ``success`` or ``failure``.
+        """
+        return self._send(self._requests.audit(limit, before, action, outcome))
+
+    def iter_audit(
+        self, page_size: int = 100, *, action: str | None = None, outcome: str | None = None
+    ) -> Iterator[AuditEvent]:
+        """Every matching audit event, newest first, fetched a page at a time."""
+        before: int | None = None
+        while True:
+            page = self.audit(page_size, before, action, outcome)
+            yield from page.events
+            if page.next is None:
+                return
+            before = page.next
+
+    def signing_keys(self) -> list[SigningKeyInfo]:
+        """The workspace's signing keys and their states (no private parts)."""
+        return self._send(self._requests.signing_keys())
+
+    def rotate_key(self, alg: str | None = None, *, now: bool = False) -> SigningKeyInfo:
+        """Start a key rotation: the new key is published at once and signs after the
+        pre-publish period.  ``now=True`` promotes it at once: only for a compromised key,
+        since verifiers with a cached JWKS learn it only when they refetch."""
+        return self._send(self._requests.rotate_key(alg, now))
