@@ -53,6 +53,7 @@ def identify(body: IdentifyRequest, request: Request) -> Response:
                 "organizationId": session.organization_id,
                 "isAdmin": session.is_admin,
                 "expiresAt": iso(session.expires_at),
+                "expiresIn": max(0, int(session.expires_at - service(request).clock.now())),
                 "verified": session.verified,
                 "mode": "jwt" if session.verified else "development",
             }

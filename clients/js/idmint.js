@@ -1,0 +1,1 @@
+../../src/idmint/static/idmint.js
