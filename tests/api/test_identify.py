@@ -59,6 +59,7 @@ def test_identify_starts_a_verified_session(backend_api: Api) -> None:
         "organizationId",
         "isAdmin",
         "expiresAt",
+        "expiresIn",
         "verified",
         "mode",
     }

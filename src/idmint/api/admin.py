@@ -311,7 +311,7 @@ def create_user(api_key: str, body: CreateUser, request: Request, caller: Caller
 
 
 @router.get(
-    "/workspaces/{api_key}/users/{user_id}",
+    "/workspaces/{api_key}/users/{user_id:path}",
     response_model=AdminUser,
     responses=errors(401, 403, 404),
 )
@@ -323,7 +323,7 @@ def get_user(api_key: str, user_id: str, request: Request, caller: Caller) -> Re
 
 
 @router.delete(
-    "/workspaces/{api_key}/users/{user_id}", status_code=204, responses=errors(401, 403, 404)
+    "/workspaces/{api_key}/users/{user_id:path}", status_code=204, responses=errors(401, 403, 404)
 )
 def delete_user(api_key: str, user_id: str, request: Request, caller: Caller) -> Response:
     """Delete a user."""

@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from idmint.client._http import USER_AGENT, Call, Requests, transport_error
+from idmint.client._errors import transport_error
+from idmint.client._http import USER_AGENT, Call, Requests
 from idmint.client._models import (
     AuditEvent,
     AuditPage,
@@ -264,7 +265,6 @@ class AsyncIdmintClient:
     async def create_user(
         self,
         user_id: str,
-        *,
         email: str | None = None,
         organization_id: str | None = None,
         name: str | None = None,
@@ -314,7 +314,6 @@ class AsyncIdmintClient:
     async def revoke(
         self,
         jti: str | None = None,
-        *,
         user_id: str | None = None,
         organization_id: str | None = None,
         reason: str | None = None,
@@ -365,7 +364,7 @@ class AsyncIdmintClient:
         """The workspace's signing keys and their states (no private parts)."""
         return await self._send(self._requests.signing_keys())
 
-    async def rotate_key(self, alg: str | None = None, *, now: bool = False) -> SigningKeyInfo:
+    async def rotate_key(self, alg: str | None = None, now: bool = False) -> SigningKeyInfo:
         """Start a key rotation: the new key is published at once and signs after the
         pre-publish period.  ``now=True`` promotes it at once: only for a compromised key,
         since verifiers with a cached JWKS learn it only when they refetch."""

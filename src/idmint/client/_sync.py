@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from idmint.client._http import USER_AGENT, Call, Requests, transport_error
+from idmint.client._errors import transport_error
+from idmint.client._http import USER_AGENT, Call, Requests
 from idmint.client._models import (
     AuditEvent,
     AuditPage,
@@ -254,7 +255,6 @@ class IdmintClient:
     def create_user(
         self,
         user_id: str,
-        *,
         email: str | None = None,
         organization_id: str | None = None,
         name: str | None = None,
@@ -303,7 +303,6 @@ class IdmintClient:
     def revoke(
         self,
         jti: str | None = None,
-        *,
         user_id: str | None = None,
         organization_id: str | None = None,
         reason: str | None = None,
@@ -353,7 +352,7 @@ class IdmintClient:
         """The workspace's signing keys and their states (no private parts)."""
         return self._send(self._requests.signing_keys())
 
-    def rotate_key(self, alg: str | None = None, *, now: bool = False) -> SigningKeyInfo:
+    def rotate_key(self, alg: str | None = None, now: bool = False) -> SigningKeyInfo:
         """Start a key rotation: the new key is published at once and signs after the
         pre-publish period.  ``now=True`` promotes it at once: only for a compromised key,
         since verifiers with a cached JWKS learn it only when they refetch."""

@@ -33,13 +33,20 @@ from typing import Final
 import httpx
 
 from idmint.claims import DEFAULT_LEEWAY
-from idmint.client._http import USER_AGENT, error_from_response, transport_error
+from idmint.client._errors import error_from_response, transport_error
+from idmint.client._http import USER_AGENT
 from idmint.clock import Clock, SystemClock
 from idmint.errors import IdmintError, UnavailableError, UnknownKeyError
 from idmint.jwk import JWKSet, VerificationKey
 from idmint.tokens import TokenVerifier, VerifiedToken
 
-__all__ = ["DEFAULT_MAX_AGE", "MAX_MAX_AGE", "AsyncRemoteVerifier", "RemoteVerifier"]
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "MAX_MAX_AGE",
+    "AsyncRemoteVerifier",
+    "RemoteVerifier",
+    "cache_lifetime",
+]
 
 logger = logging.getLogger("idmint.client")
 

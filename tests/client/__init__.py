@@ -1,0 +1,1 @@
+"""Tests of the Python SDK (idmint.client) against the real app."""
