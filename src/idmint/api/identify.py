@@ -53,7 +53,8 @@ def identify(body: IdentifyRequest, request: Request) -> Response:
                 "organizationId": session.organization_id,
                 "isAdmin": session.is_admin,
                 "expiresAt": iso(session.expires_at),
-                "expiresIn": max(0, int(session.expires_at - service(request).clock.now())),
+                # Fractional: a client schedules "expired" from it, so no rounding down.
+                "expiresIn": round(max(0.0, session.expires_at - service(request).clock.now()), 3),
                 "verified": session.verified,
                 "mode": "jwt" if session.verified else "development",
             }

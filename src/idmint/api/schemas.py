@@ -223,8 +223,9 @@ class SessionOut(BaseModel):
     organizationId: str | None
     isAdmin: bool
     expiresAt: str
-    expiresIn: int = Field(
-        description="Seconds left by idmint's clock, so a client can schedule with its own."
+    expiresIn: float = Field(
+        description="Seconds left by idmint's clock (millisecond precision), so a client can "
+        "schedule with its own."
     )
     verified: bool = Field(description="False only in development mode (no token required).")
     mode: Literal["jwt", "development"]

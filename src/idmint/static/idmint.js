@@ -683,13 +683,21 @@ class IdmintClient {
 
   #apply(user, token, claims, mark, session, origin) {
     let lifetimeMs = null;
+    let refreshBasisMs = null;
     if (token !== null) {
       lifetimeMs = claims ? tokenLifetime(claims, this.#serverNow(mark)) : null;
       const remaining = finite(session.expiresIn);
-      if (remaining !== null && remaining >= 0) {
-        // idmint's own count of the seconds left (its clock): never wait longer than that
-        lifetimeMs = lifetimeMs === null ? remaining * 1000 : Math.min(lifetimeMs, remaining * 1000);
+      // token_expired: exp - iat from receipt. idmint's own count of the seconds left takes
+      // over only when the token clearly waited before it reached identify (iat is in whole
+      // seconds, so up to ~1 s less is just that rounding, not a late token).
+      if (remaining !== null && remaining >= 0 && (lifetimeMs === null || remaining * 1000 < lifetimeMs - 1500)) {
+        lifetimeMs = remaining * 1000;
       }
+      // Refreshing is timed on the earlier of the two, so it never comes too late.
+      refreshBasisMs =
+        remaining !== null && remaining >= 0 && lifetimeMs !== null
+          ? Math.min(lifetimeMs, remaining * 1000)
+          : lifetimeMs;
       if (lifetimeMs === null) {
         // No usable iat/exp: the only way left is the client's wall clock.
         const until = Date.parse(session.expiresAt);
@@ -701,8 +709,11 @@ class IdmintClient {
         if (estimate === null || iat >= estimate) this.#clockRef = { iat, mark };
       }
     }
+    if (refreshBasisMs === null) refreshBasisMs = lifetimeMs;
     const refreshAtMs =
-      lifetimeMs === null ? null : refreshDelay(lifetimeMs, { at: this.#refreshAt, jitter: this.#refreshJitter, random: this.#random });
+      refreshBasisMs === null
+        ? null
+        : refreshDelay(refreshBasisMs, { at: this.#refreshAt, jitter: this.#refreshJitter, random: this.#random });
     this.#state = {
       token,
       claims,
