@@ -1,0 +1,232 @@
+"""The examples under ``examples/`` run as real processes against a real ``idmint serve``.
+
+Three loopback processes: idmint (set up with ``idmint init --json``, with an admin token so
+the tests can change the workspace's settings), and each example application (FastAPI under
+uvicorn, Flask under its own ``flask run``) with ``IDMINT_URL``, ``IDMINT_API_KEY`` and
+``IDMINT_AUTH_TOKEN`` in its environment, exactly as examples/README.md runs them.  Every
+process logs to a file, not a pipe: nobody reads a pipe while the tests run, and a full one
+stalls the process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+IDMINT = str(Path(sys.executable).with_name("idmint"))
+CHROMIUM = "/usr/bin/chromium"
+ADMIN_TOKEN = "x" * 40
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _launch(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log:
+        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait_ready(process: subprocess.Popen[bytes], log_path: Path, url: str) -> None:
+    """Return once ``url`` answers 200; fail with the process's log after 30 s or its exit."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            output = log_path.read_text(errors="replace")
+            raise RuntimeError(f"{process.args} did not start:\n{output}")
+        time.sleep(0.1)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@dataclass(frozen=True)
+class Idmint:
+    base_url: str
+    api_key: str
+    auth_token: str
+    data_dir: Path  # the store, for the `idmint` command
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.base_url}/w/{self.api_key}"
+
+    def workspace(self) -> dict[str, Any]:
+        """``GET /admin/v1/workspaces/{api_key}`` with the admin token."""
+        response = httpx.get(
+            f"{self.base_url}/admin/v1/workspaces/{self.api_key}",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def patch_workspace(self, **settings: Any) -> dict[str, Any]:
+        """``PATCH /admin/v1/workspaces/{api_key}`` with the admin token."""
+        response = httpx.patch(
+            f"{self.base_url}/admin/v1/workspaces/{self.api_key}",
+            json=settings,
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+@dataclass(frozen=True)
+class Example:
+    name: str
+    url: str
+
+
+def _example_command(name: str, port: int) -> list[str]:
+    """How examples/README.md starts each example (uvicorn; Flask's own server)."""
+    host = ["--host", "127.0.0.1", "--port", str(port)]
+    if name == "fastapi":
+        app_dir = str(EXAMPLES / "fastapi_app")
+        return [sys.executable, "-m", "uvicorn", "--app-dir", app_dir, "app:app", *host]
+    app = str(EXAMPLES / "flask_app" / "app.py")
+    return [sys.executable, "-m", "flask", "--app", app, "run", *host]
+
+
+@pytest.fixture(scope="session")
+def processes(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Idmint, dict[str, Example]]]:
+    """``idmint serve`` (what ``make run`` starts) and both examples, started side by side.
+
+    The examples need idmint only when they mint, so all three start at once.
+    """
+    logs = tmp_path_factory.mktemp("examples")
+    idmint_port = _free_port()
+    base_url = f"http://127.0.0.1:{idmint_port}"
+    env = {
+        **os.environ,
+        "IDMINT_DATA_DIR": str(logs / "idmint"),
+        "IDMINT_PUBLIC_URL": base_url,
+        "IDMINT_ADMIN_TOKEN": ADMIN_TOKEN,
+        # settings changes (token lifetimes) apply to the next request
+        "IDMINT_CREDENTIAL_CACHE_SECONDS": "0",
+        # no leeway, so that idmint itself answers token_expired right at exp
+        "IDMINT_LEEWAY_SECONDS": "0",
+    }
+    init = subprocess.run(
+        [IDMINT, "init", "--json"], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    created = json.loads(init.stdout)
+    server = Idmint(base_url, created["apiKey"], created["authToken"], logs / "idmint")
+    app_env = {
+        **os.environ,
+        "IDMINT_URL": server.base_url,
+        "IDMINT_API_KEY": server.api_key,
+        "IDMINT_AUTH_TOKEN": server.auth_token,
+    }
+    started: list[tuple[subprocess.Popen[bytes], Path, str]] = []
+    try:
+        command = [IDMINT, "serve", "--host", "127.0.0.1", "--port", str(idmint_port)]
+        process = _launch(command, env, logs / "idmint.log")
+        started.append((process, logs / "idmint.log", f"{base_url}/sdk/idmint.js"))
+        examples = {}
+        for name in ("fastapi", "flask"):
+            port = _free_port()
+            process = _launch(_example_command(name, port), app_env, logs / f"{name}.log")
+            examples[name] = Example(name, f"http://127.0.0.1:{port}")
+            started.append((process, logs / f"{name}.log", f"{examples[name].url}/config"))
+        for process, log_path, url in started:
+            _wait_ready(process, log_path, url)
+        # The guide's first step: "Require JWT Token" (on by default; set it all the same).
+        assert server.patch_workspace(requireJwt=True)["requireJwt"] is True
+        yield server, examples
+    finally:
+        for process, _, _ in started:
+            _stop(process)
+
+
+@pytest.fixture(scope="session")
+def idmint_server(processes: tuple[Idmint, dict[str, Example]]) -> Idmint:
+    return processes[0]
+
+
+@pytest.fixture(scope="session", params=["fastapi", "flask"])
+def example(
+    request: pytest.FixtureRequest, processes: tuple[Idmint, dict[str, Example]]
+) -> Example:
+    """One example application, with IDMINT_URL, IDMINT_API_KEY and IDMINT_AUTH_TOKEN set."""
+    return processes[1][request.param]
+
+
+@pytest.fixture
+def short_tokens(idmint_server: Idmint) -> Iterator[int]:
+    """Tokens that live 4 seconds for the duration of a test, so that refreshes show."""
+    before = idmint_server.workspace()
+    idmint_server.patch_workspace(tokenTtlSeconds=4)
+    try:
+        yield 4
+    finally:
+        idmint_server.patch_workspace(tokenTtlSeconds=before["tokenTtlSeconds"])
+
+
+# Module scope, as in tests/browser: playwright's sync API keeps an event loop running in this
+# thread while it is open, which would break the asyncio tests that run later (and a second
+# sync_playwright() cannot start inside it).
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):  # .ci/run installs it: missing there is a failure
+            pytest.fail(f"{CHROMIUM} is not installed")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    """A fresh browser profile (its own cookies, so its own login) per test."""
+    ctx = browser.new_context()
+    ctx.set_default_timeout(10_000)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
