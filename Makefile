@@ -41,8 +41,14 @@ fmt: env
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The HTTP section drives the server with wrk (Debian's package), installed here when missing.
+# BENCH_ARGS passes options on: make bench BENCH_ARGS='--only http --soak 1000000'.
+BENCH_ARGS ?=
 bench: env
-	$(BIN)/python bench/run.py
+	command -v wrk >/dev/null || apt-get install -y wrk \
+		|| { apt-get update && apt-get install -y wrk; } \
+		|| echo "bench: wrk could not be installed; the http section will be skipped" >&2
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # First run: creates the workspace and prints its credentials once; later runs just serve.
 run: env
