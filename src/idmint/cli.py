@@ -214,7 +214,12 @@ def serve(
     import uvicorn  # imported here: the other commands need no server
 
     uvicorn.run(
-        "idmint.api:create_app_from_env", factory=True, host=host, port=port, workers=workers
+        "idmint.api:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=settings.access_log,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Engine,
     create_engine,
     delete,
@@ -82,6 +83,11 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._upserts: dict[tuple[str, ...], Any] = {}
+        # Organizations are never deleted: once one is stored, minting need not insert it again.
+        self._orgs: set[tuple[str, str]] = set()
+        insert_ = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._organization_insert = insert_(Organization).on_conflict_do_nothing()
 
     @classmethod
     def open(cls, url: str, *, schema: str | None = None) -> Store:
@@ -90,13 +96,18 @@ class Store:
         :param schema: PostgreSQL only: the schema to use (created if missing), so that
             separate deployments or test runs can share one database without colliding.
         """
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        # A pool as large as the server's thread pool (40), so connections are kept rather
+        # than opened and closed under load.
+        kwargs: dict[str, Any] = {"pool_size": 10, "max_overflow": 30}
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-        elif schema is not None:
-            kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
+            # A local file cannot drop a connection: no ping before every checkout.
+        else:
+            kwargs["pool_pre_ping"] = True
+            if schema is not None:
+                kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
         engine = create_engine(url, **kwargs)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
@@ -235,10 +246,13 @@ class Store:
     def upsert_user(
         self, workspace_id: str, user_id: str, values: dict[str, Any], now: float
     ) -> None:
-        """Create the user or update the given fields, atomically (no read-then-write race)."""
+        """Create the user or update the given fields, atomically (no read-then-write race).
+
+        On the mint path: the statement is built once per set of fields and runs on a plain
+        connection, not an ORM session; a known organization is not inserted again.
+        """
         if values.get("email") is not None:
             values = {**values, "email_key": email_key(values["email"])}
-        upsert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         row = {
             "workspace_id": workspace_id,
             "user_id": user_id,
@@ -248,14 +262,47 @@ class Store:
             "updated_at": now,
             **values,
         }
-        statement = upsert(User).values(**row)
-        statement = statement.on_conflict_do_update(
-            index_elements=[User.workspace_id, User.user_id],
-            set_={**values, "updated_at": now},
-        )
-        with self.session() as session:
-            self._ensure_organization(session, workspace_id, values.get("organization_id"), now)
-            session.execute(statement)
+        statement = self._upsert_statement(tuple(sorted(values)))
+        organization_id = values.get("organization_id")
+        with self._connection() as connection:
+            if organization_id is not None and (workspace_id, organization_id) not in self._orgs:
+                connection.execute(
+                    self._organization_insert,
+                    {
+                        "workspace_id": workspace_id,
+                        "organization_id": organization_id,
+                        "created_at": now,
+                    },
+                )
+            connection.execute(statement, row)
+        if organization_id is not None:
+            self._orgs.add((workspace_id, organization_id))
+
+    def _upsert_statement(self, fields: tuple[str, ...]) -> Any:
+        statement = self._upserts.get(fields)
+        if statement is None:
+            insert_ = (
+                postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+            )
+            base = insert_(User)
+            statement = base.on_conflict_do_update(
+                index_elements=[User.workspace_id, User.user_id],
+                set_={name: base.excluded[name] for name in (*fields, "updated_at")},
+            )
+            self._upserts[fields] = statement
+        return statement
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """One transaction on a plain connection, with the same error translation as
+        :meth:`session`."""
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except OperationalError as exc:
+            raise UnavailableError("The store is unavailable.") from exc
+        except DataError as exc:
+            raise InvalidArgumentError("A value in the request cannot be stored.") from exc
 
     def delete_user(self, workspace_id: str, user_id: str) -> bool:
         with self.session() as session:
