@@ -607,7 +607,7 @@ def test_serve_migrates_then_runs_the_app_factory(
     assert calls == [
         (
             ("idmint.api:create_app_from_env",),
-            {"factory": True, "host": "10.1.2.3", "port": 9001, "workers": 2},
+            {"factory": True, "host": "10.1.2.3", "port": 9001, "workers": 2, "access_log": False},
         )
     ]
     assert (data_dir / "idmint.db").exists()  # migrated before starting
@@ -625,7 +625,9 @@ def test_serve_defaults_come_from_settings(run: Run, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
 
     assert run("serve").exit_code == 0
-    assert calls == [{"factory": True, "host": "127.0.0.1", "port": 8123, "workers": 1}]
+    assert calls == [
+        {"factory": True, "host": "127.0.0.1", "port": 8123, "workers": 1, "access_log": False}
+    ]
 
 
 # --- manual -----------------------------------------------------------------------------------
