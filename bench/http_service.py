@@ -1298,8 +1298,8 @@ def run(
     notes += [
         "ratios: idmint ops/s over the baseline's, same run; (b) and (c) of the same mint shape;"
         " (b') for every row (the verify ceiling).",
-        "idmint serve logs every request (uvicorn access log, not configurable); the "
-        "'uvicorn --no-access-log' rows run the same app without it.",
+        "idmint serve runs without uvicorn's access log unless IDMINT_ACCESS_LOG=true; the "
+        "'uvicorn --no-access-log' rows run the same app through uvicorn directly.",
         f"pinning, 1 worker: {one.describe()}; 2 workers: {plan_pinning(2).describe()}.",
         f"p99 at half peak: {settings.connections} connections with random think time (closed "
         "loop) calibrated to about half the peak rate; wrk's latency excludes the think time "
