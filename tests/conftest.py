@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
@@ -85,3 +92,124 @@ def require_postgres() -> None:
         if os.environ.get("CI"):
             pytest.fail(_postgres_error[0])
         pytest.skip(_postgres_error[0])
+
+
+# --- real processes: idmint serve, example apps, Chromium --------------------------------------
+
+IDMINT = str(Path(sys.executable).with_name("idmint"))
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def launch(
+    command: list[str], env: dict[str, str], log_path: Path, *, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a process whose output goes to ``log_path``: a file, not a pipe, since nobody
+    reads a pipe while tests run and a full one stalls the process."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_ready(process: subprocess.Popen[bytes], log_path: Path, url: str) -> None:
+    """Return once ``url`` answers 200; fail with the process's log after 30 s or its exit."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            output = log_path.read_text(errors="replace")
+            raise RuntimeError(f"{process.args} did not start:\n{output}")
+        time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def idmint_init(env: dict[str, str]) -> dict[str, Any]:
+    """``idmint init --json`` in ``env``: apiKey, authToken, issuer, jwksUri, workspaceId."""
+    init = subprocess.run(
+        [IDMINT, "init", "--json"], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    created: dict[str, Any] = json.loads(init.stdout)
+    return created
+
+
+@contextmanager
+def idmint_serve(
+    env: dict[str, str],
+    port: int,
+    log_path: Path,
+    *,
+    ready: str = "/openapi.json",
+    workers: int = 1,
+) -> Iterator[str]:
+    """A real ``idmint serve`` on loopback; yields its base URL once ``ready`` answers."""
+    command = [IDMINT, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if workers != 1:
+        command += ["--workers", str(workers)]
+    process = launch(command, env, log_path)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(process, log_path, base_url + ready)
+        yield base_url
+    finally:
+        stop(process)
+
+
+@contextmanager
+def chromium_browser() -> Iterator[Any]:
+    """Debian's Chromium under playwright. Fails in CI (.ci/run installs it), skips elsewhere
+    when it is missing. Use it from a module-scoped fixture: playwright's sync API keeps an
+    event loop running in this thread while it is open, which would break later asyncio tests."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is not installed")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def postgres_schema(prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema for one server run; yields the ``IDMINT_DATABASE_URL`` that
+    uses it, and drops the schema afterwards."""
+    require_postgres()
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(POSTGRES_URL)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        engine.dispose()

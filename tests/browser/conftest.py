@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -27,24 +24,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-IDMINT = str(Path(sys.executable).with_name("idmint"))
+from conftest import chromium_browser, free_port, idmint_init, idmint_serve
+
 PAGES = Path(__file__).resolve().parent / "pages"
-CHROMIUM = "/usr/bin/chromium"
 ADMIN_TOKEN = "x" * 40
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -68,7 +51,7 @@ class Idmint:
 @pytest.fixture(scope="session")
 def idmint_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idmint]:
     """A real ``idmint serve`` on loopback, set up with ``idmint init``."""
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path_factory.mktemp("idmint-browser")
     env = {
         **os.environ,
@@ -80,40 +63,9 @@ def idmint_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idmint]:
         # no leeway, so that idmint itself answers token_expired right at exp
         "IDMINT_LEEWAY_SECONDS": "0",
     }
-    init = subprocess.run(
-        [IDMINT, "init", "--json"], env=env, capture_output=True, text=True, timeout=60, check=True
-    )
-    created = json.loads(init.stdout)
-    log_path = data_dir / "server.log"
-    # A file, not a pipe: nobody reads a pipe while tests run, and a full one stalls the server.
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [IDMINT, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base_url}/sdk/idmint.js", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = log_path.read_text(errors="replace")
-                raise RuntimeError(f"idmint serve did not start (or has no SDK):\n{output}")
-            time.sleep(0.1)
+    created = idmint_init(env)
+    with idmint_serve(env, port, data_dir / "server.log", ready="/sdk/idmint.js") as base_url:
         yield Idmint(base_url, created["apiKey"], created["authToken"])
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @dataclass
@@ -213,22 +165,10 @@ def app(idmint_server: Idmint) -> Iterator[App]:
         thread.join(timeout=10)
 
 
-# Module scope: playwright's sync API keeps an event loop running in this thread while it is
-# open, which would break every asyncio test that runs after the browser tests.
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):  # .ci/run installs it: missing there is a failure
-            pytest.fail(f"{CHROMIUM} is not installed")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium_browser() as chromium:
+        yield chromium
 
 
 @pytest.fixture

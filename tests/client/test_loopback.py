@@ -3,19 +3,15 @@
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
+from conftest import free_port, idmint_init, idmint_serve
 from idmint import FrozenClock
 from idmint.client import AsyncIdmintClient, AsyncRemoteVerifier, IdmintClient, RemoteVerifier
 from idmint.errors import (
@@ -30,7 +26,6 @@ from idmint.errors import (
 
 from .conftest import ADMIN_TOKEN, USER
 
-IDMINT = str(Path(sys.executable).with_name("idmint"))
 MAX_AGE = 60
 
 
@@ -63,15 +58,9 @@ class CountingHTTPTransport(httpx.HTTPTransport):
         return super().handle_request(request)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path_factory.mktemp("idmint-sdk")
     env = {name: value for name, value in os.environ.items() if not name.startswith("IDMINT_")}
     env.update(
@@ -81,40 +70,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         IDMINT_CREDENTIAL_CACHE_SECONDS="0",
         IDMINT_JWKS_MAX_AGE_SECONDS=str(MAX_AGE),
     )
-    init = subprocess.run(
-        [IDMINT, "init", "--json"], env=env, capture_output=True, text=True, timeout=60, check=True
-    )
-    created = json.loads(init.stdout)
-    # A file, not a pipe: nobody reads a pipe while tests run, and a full one stalls the server.
-    log_path = data_dir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [IDMINT, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base_url}/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = log_path.read_text(errors="replace")
-                raise RuntimeError(f"idmint serve did not start:\n{output}")
-            time.sleep(0.1)
+    created = idmint_init(env)
+    with idmint_serve(env, port, data_dir / "server.log") as base_url:
         yield Server(base_url, created["apiKey"], created["authToken"])
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def test_mint_both_shapes_identify_and_verify_over_loopback(server: Server) -> None:
@@ -200,7 +158,7 @@ async def test_async_client_and_verifier_over_loopback(server: Server) -> None:
 
 
 def test_closed_port_raises_unavailable() -> None:
-    base_url = f"http://127.0.0.1:{_free_port()}"
+    base_url = f"http://127.0.0.1:{free_port()}"
     client = IdmintClient(base_url, api_key="pk", auth_token="sk", timeout=2)
     with client, pytest.raises(UnavailableError) as caught:
         client.generate_token("user-1", organization_id="org-1")

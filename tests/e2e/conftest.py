@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
-import psycopg
 import pytest
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-IDMINT = str(Path(sys.executable).with_name("idmint"))
+from conftest import free_port, idmint_init, idmint_serve, postgres_schema
 
 
 @dataclass(frozen=True)
@@ -33,19 +24,13 @@ class Server:
         return f"{self.base_url}/w/{self.api_key}"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(
     params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], scope="module"
 )
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path_factory.mktemp("idmint-e2e")
     env = {
         **os.environ,
@@ -53,47 +38,9 @@ def server(
         "IDMINT_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "IDMINT_CREDENTIAL_CACHE_SECONDS": "0",
     }
-    schema = None
-    if request.param == "postgresql":
-        schema = f"idmint_e2e_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        env["IDMINT_DATABASE_URL"] = f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    init = subprocess.run(
-        [IDMINT, "init", "--json"], env=env, capture_output=True, text=True, timeout=60, check=True
-    )
-    created = json.loads(init.stdout)
-    # A file, not a pipe: nobody reads a pipe while tests run, and a full one stalls the server.
-    log = (data_dir / "server.log").open("wb")
-    process = subprocess.Popen(
-        [IDMINT, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base_url}/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = (data_dir / "server.log").read_text(errors="replace")
-                raise RuntimeError(f"idmint serve did not start:\n{output}")
-            time.sleep(0.1)
+    with ExitStack() as stack:
+        if request.param == "postgresql":
+            env["IDMINT_DATABASE_URL"] = stack.enter_context(postgres_schema("idmint_e2e"))
+        created = idmint_init(env)
+        base_url = stack.enter_context(idmint_serve(env, port, data_dir / "server.log"))
         yield Server(base_url, created["apiKey"], created["authToken"], env)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-        if schema is not None:
-            with psycopg.connect(
-                "postgresql://postgres@127.0.0.1:5432/test", autocommit=True
-            ) as conn:
-                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -6,23 +6,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
-from conftest import POSTGRES_URL, require_postgres
+from conftest import free_port, idmint_init, idmint_serve, postgres_schema
 
-IDMINT = str(Path(sys.executable).with_name("idmint"))
 ADMIN_TOKEN = "x" * 40
 CLIENTS = 8  # K: client threads, half on each mint shape
 PER_PHASE = 25  # N: requests each client makes in each phase before the next step
@@ -39,18 +34,12 @@ class RotationServer:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def rotation_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RotationServer]:
     """One worker, the admin token set, and the credential cache at its default (5 s)."""
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path_factory.mktemp("idmint-rotation")
     env = {
         **os.environ,
@@ -61,58 +50,13 @@ def rotation_server(
     # The point of this test: revocation is immediate even where credentials are cached.
     for name in ("IDMINT_CREDENTIAL_CACHE_SECONDS", "IDMINT_WORKERS", "IDMINT_DATABASE_URL"):
         env.pop(name, None)
-    schema = None
-    admin_url = POSTGRES_URL.replace("+psycopg", "")
-    if request.param == "postgresql":
-        require_postgres()
-        schema = f"idmint_rotation_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        env["IDMINT_DATABASE_URL"] = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
     log = data_dir / "serve.log"
-    process = None
-    try:
-        init = subprocess.run(
-            [IDMINT, "init", "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        created = json.loads(init.stdout)
-        base_url = f"http://127.0.0.1:{port}"
-        # The server's output goes to a file: an undrained pipe would fill up with the access
-        # log of a few thousand requests and stall the server.
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [IDMINT, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base_url}/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"idmint serve did not start:\n{log.read_text()}")
-            time.sleep(0.1)
+    with ExitStack() as stack:
+        if request.param == "postgresql":
+            env["IDMINT_DATABASE_URL"] = stack.enter_context(postgres_schema("idmint_rotation"))
+        created = idmint_init(env)
+        base_url = stack.enter_context(idmint_serve(env, port, log))
         yield RotationServer(base_url, created["apiKey"], created["authToken"], log)
-    finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-        if schema is not None:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 # --- the clients ------------------------------------------------------------------------------

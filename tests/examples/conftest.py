@@ -10,12 +10,9 @@ stalls the process.
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,54 +21,19 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import (
+    IDMINT,
+    chromium_browser,
+    free_port,
+    idmint_init,
+    launch,
+    stop,
+    wait_ready,
+)
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-IDMINT = str(Path(sys.executable).with_name("idmint"))
-CHROMIUM = "/usr/bin/chromium"
 ADMIN_TOKEN = "x" * 40
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _launch(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as log:
-        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-
-
-def _wait_ready(process: subprocess.Popen[bytes], log_path: Path, url: str) -> None:
-    """Return once ``url`` answers 200; fail with the process's log after 30 s or its exit."""
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            output = log_path.read_text(errors="replace")
-            raise RuntimeError(f"{process.args} did not start:\n{output}")
-        time.sleep(0.1)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 @dataclass(frozen=True)
@@ -134,7 +96,7 @@ def processes(
     The examples need idmint only when they mint, so all three start at once.
     """
     logs = tmp_path_factory.mktemp("examples")
-    idmint_port = _free_port()
+    idmint_port = free_port()
     base_url = f"http://127.0.0.1:{idmint_port}"
     env = {
         **os.environ,
@@ -146,10 +108,7 @@ def processes(
         # no leeway, so that idmint itself answers token_expired right at exp
         "IDMINT_LEEWAY_SECONDS": "0",
     }
-    init = subprocess.run(
-        [IDMINT, "init", "--json"], env=env, capture_output=True, text=True, timeout=60, check=True
-    )
-    created = json.loads(init.stdout)
+    created = idmint_init(env)
     server = Idmint(base_url, created["apiKey"], created["authToken"], logs / "idmint")
     app_env = {
         **os.environ,
@@ -160,22 +119,22 @@ def processes(
     started: list[tuple[subprocess.Popen[bytes], Path, str]] = []
     try:
         command = [IDMINT, "serve", "--host", "127.0.0.1", "--port", str(idmint_port)]
-        process = _launch(command, env, logs / "idmint.log")
+        process = launch(command, env, logs / "idmint.log", cwd=ROOT)
         started.append((process, logs / "idmint.log", f"{base_url}/sdk/idmint.js"))
         examples = {}
         for name in ("fastapi", "flask"):
-            port = _free_port()
-            process = _launch(_example_command(name, port), app_env, logs / f"{name}.log")
+            port = free_port()
+            process = launch(_example_command(name, port), app_env, logs / f"{name}.log", cwd=ROOT)
             examples[name] = Example(name, f"http://127.0.0.1:{port}")
             started.append((process, logs / f"{name}.log", f"{examples[name].url}/config"))
         for process, log_path, url in started:
-            _wait_ready(process, log_path, url)
+            wait_ready(process, log_path, url)
         # The guide's first step: "Require JWT Token" (on by default; set it all the same).
         assert server.patch_workspace(requireJwt=True)["requireJwt"] is True
         yield server, examples
     finally:
         for process, _, _ in started:
-            _stop(process)
+            stop(process)
 
 
 @pytest.fixture(scope="session")
@@ -202,23 +161,11 @@ def short_tokens(idmint_server: Idmint) -> Iterator[int]:
         idmint_server.patch_workspace(tokenTtlSeconds=before["tokenTtlSeconds"])
 
 
-# Module scope, as in tests/browser: playwright's sync API keeps an event loop running in this
-# thread while it is open, which would break the asyncio tests that run later (and a second
-# sync_playwright() cannot start inside it).
+# Module scope, as in tests/browser (see chromium_browser).
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):  # .ci/run installs it: missing there is a failure
-            pytest.fail(f"{CHROMIUM} is not installed")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium_browser() as chromium:
+        yield chromium
 
 
 @pytest.fixture
