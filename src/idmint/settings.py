@@ -71,8 +71,17 @@ class Settings(BaseSettings):
         5.0,
         ge=0,
         le=300,
-        description="How long an instance may reuse a checked credential or key ring before "
-        "re-reading the store (revocations on the same instance take effect at once).",
+        description="How long an instance may reuse a checked credential, key ring or user "
+        "found by email before re-reading the store (changes on the same instance take effect "
+        "at once).",
+    )
+    write_behind_seconds: float = Field(
+        0.1,
+        ge=0,
+        le=10,
+        description="How long user records and sessions from mint and identify may wait in "
+        "memory before they are written together (one batch per interval, and at once before "
+        "any read of users or sessions on the same instance). 0 writes them on the request.",
     )
     access_log: bool = Field(
         False,

@@ -6,8 +6,10 @@ at session end, tables emptied before each test) is the store suite's; see store
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -46,10 +48,17 @@ def settings(tmp_path: Any) -> Settings:
 
 
 @pytest.fixture
-def store(migrated_store: Store) -> Store:
-    """A migrated, empty store: SQLite or PostgreSQL."""
+def store(migrated_store: Store) -> Iterator[Store]:
+    """A migrated, empty store: SQLite or PostgreSQL, with write-behind on as the service
+    runs it (``IDMINT_WRITE_BEHIND_SECONDS`` > 0, the default)."""
     empty_tables(migrated_store)
-    return migrated_store
+    migrated_store.write_behind = True
+    try:
+        yield migrated_store
+    finally:
+        migrated_store.write_behind = False
+        with contextlib.suppress(Exception):  # a test may have left its store unusable
+            migrated_store.flush_pending()
 
 
 @pytest.fixture

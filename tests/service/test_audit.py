@@ -57,6 +57,26 @@ def test_a_full_batch_is_written_by_the_recording_call(store: Store, clock: Froz
     assert log.pending == 0
 
 
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("user:ann", "user:ann"),
+        ("ユーザー 🚀", "ユーザー 🚀"),
+        ("user:a\nb\x00c\x7f", "user:a\\x0ab\\x00c\\x7f"),
+        ("x" * 300, "x" * 256),
+        ("\t" + "y" * 299, "\\x09" + "y" * 252),
+    ],
+)
+def test_actor_and_subject_are_cut_and_escaped(
+    store: Store, clock: FrozenClock, given: str, kept: str
+) -> None:
+    log = AuditLog(store, clock)
+    log.record("test.event", workspace_id=None, actor=given, subject=given)
+    log.flush()
+    (event,) = store.audit_events(None)
+    assert (event.actor, event.subject) == (kept, kept)
+
+
 @pytest.mark.parametrize("key", ["token", "authToken", "secret", "password", "master_key"])
 def test_detail_may_not_carry_secrets(store: Store, clock: FrozenClock, key: str) -> None:
     log = AuditLog(store, clock)

@@ -14,7 +14,7 @@ from idmint.errors import (
 )
 from idmint.service import Idmint, InitResult
 
-from .conftest import user_count
+from .conftest import MASTER_KEY, user_count
 
 
 def test_create_and_get_a_user(idmint: Idmint, tenant: InitResult, clock: FrozenClock) -> None:
@@ -178,3 +178,65 @@ def test_user_changes_are_audited(idmint: Idmint, tenant: InitResult) -> None:
         ("user.delete", "admin:ann", "user-1", "success"),
         ("user.create", "admin:ann", "user-1", "success"),
     ]
+
+
+# --- the email look-up cache (second mint shape) ----------------------------------------------
+
+
+def test_a_change_on_this_instance_reaches_the_email_look_up_at_once(
+    idmint: Idmint, tenant: InitResult
+) -> None:
+    api_key, secret = tenant.workspace.api_key, tenant.auth_token.secret
+    idmint.tokens.mint(api_key, secret, "user-1", email="ann@example.com")
+    minted, user = idmint.tokens.mint_for_email(api_key, secret, "ann@example.com")
+    assert (user.user_id, minted.claims["isAdmin"]) == ("user-1", False)
+
+    # A mint of the first shape makes the user an admin: the next email mint says so.
+    idmint.tokens.mint(api_key, secret, "user-1", email="ann@example.com", is_admin=True)
+    minted, _ = idmint.tokens.mint_for_email(api_key, secret, "ann@example.com")
+    assert minted.claims["isAdmin"] is True
+
+    # The user moves to another address: the old one finds nobody, the new one finds them.
+    idmint.tokens.mint(api_key, secret, "user-1", email="ann.new@example.com")
+    with pytest.raises(UserNotFoundError):
+        idmint.tokens.mint_for_email(api_key, secret, "ann@example.com")
+    assert idmint.users.by_email(api_key, "ann.new@example.com").user_id == "user-1"
+
+    # Identify sets the email too (a token without one leaves it to the client).
+    token = idmint.tokens.mint(api_key, secret, "user-2").token
+    with pytest.raises(UserNotFoundError):
+        idmint.users.by_email(api_key, "bob@example.com")
+    idmint.tokens.identify(api_key, {"userId": "user-2", "email": "bob@example.com"}, token)
+    assert idmint.users.by_email(api_key, "bob@example.com").user_id == "user-2"
+    idmint.users.delete(api_key, "user-2", actor="admin")
+    with pytest.raises(UserNotFoundError):
+        idmint.tokens.mint_for_email(api_key, secret, "bob@example.com")
+
+
+def test_an_older_user_taking_an_address_becomes_its_owner_at_once(
+    idmint: Idmint, tenant: InitResult, clock: FrozenClock
+) -> None:
+    api_key = tenant.workspace.api_key
+    idmint.users.create(api_key, "older", actor="admin", email="old@example.com")
+    clock.advance(1)
+    idmint.users.create(api_key, "newer", actor="admin", email="shared@example.com")
+    assert idmint.users.by_email(api_key, "shared@example.com").user_id == "newer"
+    idmint.tokens.issue(tenant.workspace, "older", actor="test", email="shared@example.com")
+    assert idmint.users.by_email(api_key, "shared@example.com").user_id == "older"
+
+
+def test_another_instance_sees_a_change_within_the_cache_time(
+    idmint: Idmint, tenant: InitResult, clock: FrozenClock
+) -> None:
+    api_key, secret = tenant.workspace.api_key, tenant.auth_token.secret
+    other = Idmint(idmint.settings, idmint.store, MASTER_KEY, clock=clock)
+    idmint.tokens.mint(api_key, secret, "user-1", email="ann@example.com")
+    assert other.users.by_email(api_key, "ann@example.com").user_id == "user-1"
+
+    idmint.users.delete(api_key, "user-1", actor="admin")
+    # Bounded staleness: the other instance may reuse what it read for the cache time ...
+    assert other.users.by_email(api_key, "ann@example.com").user_id == "user-1"
+    clock.advance(idmint.settings.credential_cache_seconds + 0.001)
+    # ... and no longer.
+    with pytest.raises(UserNotFoundError):
+        other.users.by_email(api_key, "ann@example.com")

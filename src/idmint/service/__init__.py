@@ -75,7 +75,9 @@ class Idmint:
         cache = settings.credential_cache_seconds
         self.workspaces = WorkspaceService(store, self.clock, self.audit, cache_seconds=cache)
         self.keys = KeyService(store, self.clock, master_key, settings, self.audit)
-        self.users = UserService(store, self.clock, self.audit, self.workspaces)
+        self.users = UserService(
+            store, self.clock, self.audit, self.workspaces, cache_seconds=cache
+        )
         self.revocations = RevocationService(
             store,
             self.clock,
@@ -98,7 +100,11 @@ class Idmint:
             or master key file cannot be used.
         """
         try:
-            store = Store.open(settings.resolved_database_url, schema=schema)
+            store = Store.open(
+                settings.resolved_database_url,
+                schema=schema,
+                write_behind=settings.write_behind_seconds > 0,
+            )
             store.migrate()
             master_key = load_master_key(settings)
         except OperationalError as exc:
@@ -130,7 +136,14 @@ class Idmint:
         token = self.workspaces.create_auth_token(workspace.api_key, token_name, actor="cli")
         return InitResult(workspace, token, self.settings.issuer_for(workspace.api_key))
 
-    def close(self) -> None:
-        """Write buffered audit events and release the store."""
+    def flush(self) -> None:
+        """Write what is buffered: user records and sessions (write-behind), audit events."""
+        self.store.flush_pending()
         self.audit.flush()
-        self.store.close()
+
+    def close(self) -> None:
+        """Write what is buffered and release the store."""
+        try:
+            self.flush()
+        finally:
+            self.store.close()

@@ -28,7 +28,7 @@ class AuditLog:
     :param batch_size: a buffer this full is written at once by the recording call.
     """
 
-    def __init__(self, store: Store, clock: Clock, *, batch_size: int = 500) -> None:
+    def __init__(self, store: Store, clock: Clock, *, batch_size: int = 10_000) -> None:
         self._store = store
         self._clock = clock
         self._batch_size = batch_size
@@ -103,4 +103,8 @@ class AuditLog:
 
 def _clean(text: str) -> str:
     """Who/what as the log keeps it: at most 256 characters, control characters escaped."""
-    return "".join(char if char.isprintable() else f"\\x{ord(char):02x}" for char in text[:256])
+    if len(text) <= 256 and text.isprintable():
+        return text  # the usual case, without a pass over every character in Python
+    # Cut after escaping too: an escape is four characters, and the column holds 256.
+    escaped = "".join(char if char.isprintable() else f"\\x{ord(char):02x}" for char in text[:256])
+    return escaped[:256]

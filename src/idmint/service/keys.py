@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+import orjson
+
 from idmint.clock import Clock
 from idmint.keyring import KeyRing
 from idmint.keys import KeyState, MasterKey, SigningKey
@@ -32,6 +34,7 @@ class WorkspaceKeys:
     ring: KeyRing
     minter: TokenMinter
     verifier: TokenVerifier
+    jwks_json: bytes  # the ring's JWKS document, serialised once
 
 
 class KeyService:
@@ -129,6 +132,7 @@ class KeyService:
                 clock=self._clock,
                 leeway=self._settings.leeway_seconds,
             ),
+            jwks_json=orjson.dumps(ring.jwks()),
         )
         self._cache.put(workspace.id, keys, generation=generation)
         return keys

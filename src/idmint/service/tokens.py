@@ -24,7 +24,7 @@ from idmint.service.revocations import RevocationService
 from idmint.service.users import UserService
 from idmint.service.validation import check_email, check_id
 from idmint.service.workspaces import WorkspaceService
-from idmint.store import Session, Store, User, Workspace, email_key
+from idmint.store import Store, User, Workspace, email_key
 from idmint.tokens import MintedToken, VerifiedToken
 
 __all__ = ["IdentifiedSession", "TokenService"]
@@ -230,10 +230,13 @@ class TokenService:
         if email is not None:
             values["email"] = email
         self._store.upsert_user(workspace.id, user_id, values, self._clock.now())
+        self._users.changed(workspace.id, user_id, values)
 
     def verify(self, api_key: str, token: str) -> VerifiedToken:
         """Verify a token of the workspace: signature, claims and revocation."""
-        workspace = self._workspaces.get(api_key)
+        return self._verify(self._workspaces.get(api_key), token)
+
+    def _verify(self, workspace: Workspace, token: str) -> VerifiedToken:
         verified = self._keys.for_workspace(workspace).verifier.verify(token)
         self._revocations.check(workspace, verified.claims)
         return verified
@@ -272,7 +275,7 @@ class TokenService:
                 expires_at = self._clock.now() + workspace.token_ttl_seconds
                 organization_id = user.get("organizationId")
             else:
-                result = self.verify(api_key, auth_token)
+                result = self._verify(workspace, auth_token)
                 token_claims = result.claims
                 if token_claims.subject != user_id:
                     raise UserMismatchError()
@@ -301,20 +304,22 @@ class TokenService:
             )
             raise
         profile = self._store_profile(workspace, user_id, user)
-        session = Session(
-            id=new_id("ses"),
-            workspace_id=workspace.id,
-            user_id=user_id,
-            jti=jti,
-            verified=verified,
-            is_admin=is_admin,
-            expires_at=expires_at,
-            created_at=self._clock.now(),
-            ended_at=None,
+        session_id = new_id("ses")
+        self._store.add_session(
+            {
+                "id": session_id,
+                "workspace_id": workspace.id,
+                "user_id": user_id,
+                "jti": jti,
+                "verified": verified,
+                "is_admin": is_admin,
+                "expires_at": expires_at,
+                "created_at": self._clock.now(),
+                "ended_at": None,
+            }
         )
-        self._store.add(session)
         return IdentifiedSession(
-            id=session.id,
+            id=session_id,
             user=profile,
             organization_id=organization_id if isinstance(organization_id, str) else None,
             is_admin=is_admin,
@@ -339,6 +344,7 @@ class TokenService:
         if extra:
             values["profile"] = extra
         self._store.upsert_user(workspace.id, user_id, values, self._clock.now())
+        self._users.changed(workspace.id, user_id, values)
         return {
             "userId": user_id,
             **{k: v for k, v in user.items() if k not in _IGNORED_FROM_IDENTIFY},

@@ -2,26 +2,73 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping
+from typing import Any
+
 from idmint.clock import Clock
 from idmint.errors import UserNotFoundError
+from idmint.service._cache import TTLCache
 from idmint.service.audit import AuditLog
 from idmint.service.validation import check_email, check_id
 from idmint.service.workspaces import WorkspaceService
-from idmint.store import Store, User
+from idmint.store import Store, User, email_key
 
 __all__ = ["UserService"]
 
+EMAIL_CACHE_SIZE = 100_000  # users found by email kept per instance
+
 
 class UserService:
-    """Admin operations on users."""
+    """Admin operations on users, and the look-up by email of the second mint shape.
+
+    :param cache_seconds: how long a user found by email may be reused before the store is
+        read again (``IDMINT_CREDENTIAL_CACHE_SECONDS``); a change to the user on this
+        instance (:meth:`changed`) drops it at once.
+    """
 
     def __init__(
-        self, store: Store, clock: Clock, audit: AuditLog, workspaces: WorkspaceService
+        self,
+        store: Store,
+        clock: Clock,
+        audit: AuditLog,
+        workspaces: WorkspaceService,
+        *,
+        cache_seconds: float = 0.0,
     ) -> None:
         self._store = store
         self._clock = clock
         self._audit = audit
         self._workspaces = workspaces
+        self._by_email: TTLCache[tuple[str, str], User] = TTLCache(
+            clock, ttl=cache_seconds, size=EMAIL_CACHE_SIZE
+        )
+        # (workspace id, user id) -> the email key it is cached under, to drop it on a change.
+        self._cached_as: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def changed(
+        self, workspace_id: str, user_id: str, values: Mapping[str, Any] | None = None
+    ) -> None:
+        """A user was written on this instance (``values``: the columns written; None: the
+        user was created or deleted): drop what the email cache holds that this changes."""
+        key = (workspace_id, user_id)
+        with self._lock:
+            old = self._cached_as.get(key)
+        if old is not None and values is not None:
+            cached = self._by_email.get((workspace_id, old))
+            if cached is not None and all(
+                getattr(cached, name, None) == value for name, value in values.items()
+            ):
+                return  # the same user with the same data: the cached answer still holds
+        with self._lock:
+            self._cached_as.pop(key, None)
+        if old is not None:
+            self._by_email.invalidate((workspace_id, old))
+        email = None if values is None else values.get("email")
+        if isinstance(email, str) and email_key(email) != old:
+            # A new address: this user may now be its first holder.
+            self._by_email.invalidate((workspace_id, email_key(email)))
 
     def create(
         self,
@@ -55,6 +102,7 @@ class UserService:
             updated_at=now,
         )
         self._store.create_user(user)
+        self.changed(workspace.id, user.user_id, {"email": user.email})
         self._audit.record(
             "user.create", workspace_id=workspace.id, actor=actor, subject=user.user_id
         )
@@ -67,11 +115,21 @@ class UserService:
         return user
 
     def by_email(self, api_key: str, email: str) -> User:
-        user = self._store.user_by_email(
-            self._workspaces.get(api_key).id, check_email(email, "username")
-        )
+        """The first user with ``email`` (case-insensitive), cached for ``cache_seconds``."""
+        workspace_id = self._workspaces.get(api_key).id
+        key = (workspace_id, email_key(check_email(email, "username")))
+        user = self._by_email.get(key)
         if user is None:
-            raise UserNotFoundError("No user with this email.")
+            generation = self._by_email.generation
+            user = self._store.user_by_email(workspace_id, email)
+            if user is None:
+                raise UserNotFoundError("No user with this email.")
+            with self._lock:
+                self._cached_as[workspace_id, user.user_id] = key[1]
+                if len(self._cached_as) > 2 * EMAIL_CACHE_SIZE:  # entries the cache evicted
+                    self._cached_as.clear()
+                    self._by_email.clear()
+            self._by_email.put(key, user, generation=generation)
         return user
 
     def list(self, api_key: str, *, limit: int = 100, after: str | None = None) -> list[User]:
@@ -79,6 +137,8 @@ class UserService:
 
     def delete(self, api_key: str, user_id: str, *, actor: str) -> None:
         workspace = self._workspaces.get(api_key)
-        if not self._store.delete_user(workspace.id, user_id):
+        deleted = self._store.delete_user(workspace.id, user_id)
+        self.changed(workspace.id, user_id)
+        if not deleted:
             raise UserNotFoundError(f"User {user_id!r} not found.")
         self._audit.record("user.delete", workspace_id=workspace.id, actor=actor, subject=user_id)
