@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,43 @@ def idmint_init(env: dict[str, str]) -> dict[str, Any]:
     )
     created: dict[str, Any] = json.loads(init.stdout)
     return created
+
+
+# The admin credential the real-process suites give ``idmint serve`` (IDMINT_ADMIN_TOKEN).
+ADMIN_TOKEN = "x" * 40
+
+
+@dataclass(frozen=True)
+class RunningIdmint:
+    """A real ``idmint serve`` set up by ``idmint init``, and the admin calls tests make."""
+
+    base_url: str
+    api_key: str
+    auth_token: str
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.base_url}/w/{self.api_key}"
+
+    def workspace(self) -> dict[str, Any]:
+        """``GET /admin/v1/workspaces/{api_key}`` with the admin token."""
+        return self._admin("GET")
+
+    def patch_workspace(self, **settings: Any) -> dict[str, Any]:
+        """``PATCH /admin/v1/workspaces/{api_key}`` with the admin token."""
+        return self._admin("PATCH", settings)
+
+    def _admin(self, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = httpx.request(
+            method,
+            f"{self.base_url}/admin/v1/workspaces/{self.api_key}",
+            json=body,
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
 
 
 @contextmanager

@@ -607,7 +607,14 @@ def test_serve_migrates_then_runs_the_app_factory(
     assert calls == [
         (
             ("idmint.api:create_app_from_env",),
-            {"factory": True, "host": "10.1.2.3", "port": 9001, "workers": 2, "access_log": False},
+            {
+                "factory": True,
+                "host": "10.1.2.3",
+                "port": 9001,
+                "workers": 2,
+                "access_log": False,
+                "server_header": False,
+            },
         )
     ]
     assert (data_dir / "idmint.db").exists()  # migrated before starting
@@ -626,7 +633,14 @@ def test_serve_defaults_come_from_settings(run: Run, monkeypatch: pytest.MonkeyP
 
     assert run("serve").exit_code == 0
     assert calls == [
-        {"factory": True, "host": "127.0.0.1", "port": 8123, "workers": 1, "access_log": False}
+        {
+            "factory": True,
+            "host": "127.0.0.1",
+            "port": 8123,
+            "workers": 1,
+            "access_log": False,
+            "server_header": False,
+        }
     ]
 
 

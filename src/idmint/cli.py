@@ -220,6 +220,9 @@ def serve(
         port=port,
         workers=workers,
         access_log=settings.access_log,
+        # No "server: uvicorn" on every answer: it tells a scanner what to try, and costs
+        # a header per response.
+        server_header=False,
     )
 
 

@@ -258,6 +258,7 @@ class Api:
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every stored row (but the audit log and last-used times), read from the store."""
         tables: dict[str, list[tuple[Any, ...]]] = {}
+        self.idmint.store.flush_pending()  # what write-behind holds counts as stored
         with self.idmint.store.engine.connect() as connection:
             for table in Base.metadata.sorted_tables:
                 if table.name in _IGNORED_TABLES:

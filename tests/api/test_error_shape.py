@@ -370,3 +370,64 @@ def test_a_refused_request_does_not_break_the_audit_log(nul_api: Api) -> None:
     assert _flush_failure(api) == []
     events = api.idmint.store.audit_events(None, limit=100, action="token.mint")
     assert {(e.subject, e.outcome) for e in events} >= {("good", "success")}
+
+
+# --- an unexpected failure --------------------------------------------------------------------
+
+
+def _crash(*_args: Any, **_kwargs: Any) -> Any:
+    raise RuntimeError("a bug, with a secret: sk_must_not_leak")
+
+
+@pytest.mark.parametrize(
+    ("target", "call"),
+    [
+        ("mint", lambda api: api.mint()),
+        (
+            "mint_for_email",
+            lambda api: api.client.post(
+                "/api/v1/tokens",
+                json={"username": "ann@example.com"},
+                headers={
+                    "Authorization": f"Outseta {api.workspace.api_key}:{api.workspace.secret}"
+                },
+            ),
+        ),
+        ("identify", lambda api: api.identify({"userId": "user-1"}, "x.y.z")),
+        (
+            "sign_out",
+            lambda api: api.client.post(
+                "/v1/sign-out", json={"apiKey": api.workspace.api_key, "sessionId": "ses_1"}
+            ),
+        ),
+    ],
+)
+def test_an_unexpected_failure_is_a_500_envelope_and_logged(
+    api: Api,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    target: str,
+    call: Any,
+) -> None:
+    """Hot routes (served before the framework) and framework routes alike."""
+    monkeypatch.setattr(api.idmint.tokens, target, _crash)
+    response = call(api)
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {
+            "message": "An internal error occurred.",
+            "status": "INTERNAL",
+            "code": "internal",
+        }
+    }
+    assert "sk_must_not_leak" not in response.text
+    assert "RuntimeError" in caplog.text
+
+
+def test_an_unexpected_failure_of_the_jwks_is_a_500_envelope(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api.idmint.keys, "for_workspace", _crash)
+    response = api.client.get(f"/w/{api.workspace.api_key}/.well-known/jwks.json")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal"

@@ -24,28 +24,20 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from conftest import chromium_browser, free_port, idmint_init, idmint_serve
+from conftest import (
+    ADMIN_TOKEN,
+    RunningIdmint,
+    chromium_browser,
+    free_port,
+    idmint_init,
+    idmint_serve,
+)
 
 PAGES = Path(__file__).resolve().parent / "pages"
-ADMIN_TOKEN = "x" * 40
 
 
-@dataclass(frozen=True)
-class Idmint:
-    base_url: str
-    api_key: str
-    auth_token: str
-
-    def patch_workspace(self, **settings: Any) -> dict[str, Any]:
-        response = httpx.patch(
-            f"{self.base_url}/admin/v1/workspaces/{self.api_key}",
-            json=settings,
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
+class Idmint(RunningIdmint):
+    """The idmint the browser tests run against."""
 
 
 @pytest.fixture(scope="session")

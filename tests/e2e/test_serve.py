@@ -119,3 +119,13 @@ def test_identify_without_token_is_jwt_required(server: Server) -> None:
     answer = _identify(server, None)
     assert answer.status_code == 401
     assert answer.json()["error"]["code"] == "jwt_required"
+
+
+def test_answers_do_not_name_the_server_software(server: Server) -> None:
+    for response in (
+        httpx.get(f"{server.issuer}/.well-known/jwks.json"),
+        httpx.post(f"{server.base_url}/v1/identify", json={}),
+        httpx.get(f"{server.base_url}/docs"),
+    ):
+        assert "server" not in response.headers, response.headers
+        assert "date" in response.headers

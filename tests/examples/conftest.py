@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from conftest import (
+    ADMIN_TOKEN,
     IDMINT,
+    RunningIdmint,
     chromium_browser,
     free_port,
     idmint_init,
@@ -33,42 +34,11 @@ from conftest import (
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-ADMIN_TOKEN = "x" * 40
 
 
 @dataclass(frozen=True)
-class Idmint:
-    base_url: str
-    api_key: str
-    auth_token: str
+class Idmint(RunningIdmint):
     data_dir: Path  # the store, for the `idmint` command
-
-    @property
-    def issuer(self) -> str:
-        return f"{self.base_url}/w/{self.api_key}"
-
-    def workspace(self) -> dict[str, Any]:
-        """``GET /admin/v1/workspaces/{api_key}`` with the admin token."""
-        response = httpx.get(
-            f"{self.base_url}/admin/v1/workspaces/{self.api_key}",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    def patch_workspace(self, **settings: Any) -> dict[str, Any]:
-        """``PATCH /admin/v1/workspaces/{api_key}`` with the admin token."""
-        response = httpx.patch(
-            f"{self.base_url}/admin/v1/workspaces/{self.api_key}",
-            json=settings,
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
 
 
 @dataclass(frozen=True)

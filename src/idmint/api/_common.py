@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -46,6 +47,11 @@ def iso(timestamp: float | None) -> str | None:
     """POSIX seconds as ISO 8601 UTC with a ``Z``."""
     if timestamp is None:
         return None
+    return _iso(timestamp)
+
+
+@lru_cache(maxsize=256)  # every mint in the same second answers the same expiry
+def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 

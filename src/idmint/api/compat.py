@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import APIKeyHeader
@@ -22,8 +23,9 @@ from idmint.api.schemas import (
     TokenForEmailResponse,
 )
 from idmint.errors import CredentialsMissingError, InvalidArgumentError
+from idmint.service import Idmint
 
-__all__ = ["parse_key_pair", "router"]
+__all__ = ["mint_answer", "parse_key_pair", "router", "token_for_email_answer"]
 
 router = APIRouter(tags=["mint"])
 
@@ -79,8 +81,13 @@ def mint_token(body: MintRequest, request: Request) -> Response:
     identify; ``isAdmin`` is the only way to make a user an admin.  With the workspace's
     auto-create on (default) the user is created or updated.
     """
+    return json_response(mint_answer(service(request), body))
+
+
+def mint_answer(idmint: Idmint, body: MintRequest) -> dict[str, Any]:
+    """The answer to a mint request of the first shape (the route and the front share it)."""
     data = body.data
-    minted = service(request).tokens.mint(
+    minted = idmint.tokens.mint(
         data.apiKey,
         data.authToken,
         data.userId,
@@ -89,19 +96,17 @@ def mint_token(body: MintRequest, request: Request) -> Response:
         is_admin=data.userProperties.isAdmin,
         expires_in=data.expiresIn,
     )
-    return json_response(
-        {
-            "result": {
-                "status": "success",
-                "message": "Token generated successfully.",
-                "data": {
-                    "token": minted.token,
-                    "expiresAt": iso(minted.expires_at),
-                    "expiresIn": minted.expires_in,
-                },
-            }
+    return {
+        "result": {
+            "status": "success",
+            "message": "Token generated successfully.",
+            "data": {
+                "token": minted.token,
+                "expiresAt": iso(minted.expires_at),
+                "expiresIn": minted.expires_in,
+            },
         }
-    )
+    }
 
 
 @router.post(
@@ -119,8 +124,13 @@ def token_for_email(
 
     An unknown user is ``user_not_found`` (404): no user is created.
     """
+    return json_response(token_for_email_answer(service(request), body, authorization))
+
+
+def token_for_email_answer(
+    idmint: Idmint, body: TokenForEmailRequest, authorization: str | None
+) -> dict[str, Any]:
+    """The answer to a mint request of the second shape (the route and the front share it)."""
     api_key, secret = parse_key_pair(authorization)
-    minted, _user = service(request).tokens.mint_for_email(api_key, secret, body.username)
-    return json_response(
-        {"access_token": minted.token, "token_type": "bearer", "expires_in": minted.expires_in}
-    )
+    minted, _user = idmint.tokens.mint_for_email(api_key, secret, body.username)
+    return {"access_token": minted.token, "token_type": "bearer", "expires_in": minted.expires_in}

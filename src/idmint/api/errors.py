@@ -10,15 +10,14 @@ and anything unexpected — leaves through :func:`error_response`, so clients pa
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idmint.errors import (
     CredentialError,
@@ -28,10 +27,9 @@ from idmint.errors import (
     MethodNotAllowedError,
     NotFoundError,
     RequestTooLargeError,
-    UnsupportedMediaTypeError,
 )
 
-__all__ = ["BodySizeLimit", "BrowserCors", "JsonBodies", "error_response", "install_error_handlers"]
+__all__ = ["error_response", "install_error_handlers", "invalid_body", "validation_error"]
 
 logger = logging.getLogger("idmint.api")
 
@@ -53,8 +51,12 @@ def _field(location: tuple[Any, ...]) -> str:
 
 
 def validation_error(exc: RequestValidationError) -> InvalidArgumentError:
+    """FastAPI's validation failure, as :func:`invalid_body`."""
+    return invalid_body(exc.errors())
+
+
+def invalid_body(errors: Sequence[Any]) -> InvalidArgumentError:
     """The first validation problem, as an INVALID_ARGUMENT that names the field."""
-    errors = exc.errors()
     if not errors:  # pragma: no cover - pydantic always reports at least one
         return InvalidArgumentError("The request is not valid.")
     first = errors[0]
@@ -130,122 +132,3 @@ def install_error_handlers(app: FastAPI, routes: Iterable[Any] = ()) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
-
-
-class BodySizeLimit:
-    """ASGI middleware refusing request bodies over ``limit`` bytes with the envelope (413),
-    before the application reads them."""
-
-    def __init__(self, app: ASGIApp, *, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                if not value.isdigit() or int(value) > self.limit:
-                    await self._refuse(scope, receive, send)
-                    return
-                break
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = RequestTooLargeError(f"The request body exceeds {self.limit} bytes.")
-        await error_response(error)(scope, receive, send)
-
-
-class _TooLarge(HTTPException):
-    # A FastAPI HTTPException, so that FastAPI's body reader re-raises it as it is (413)
-    # instead of wrapping it as a generic 400 parse error.
-    def __init__(self) -> None:
-        super().__init__(status_code=413)
-
-
-class JsonBodies:
-    """ASGI middleware answering 415 when a request body is declared as anything but JSON."""
-
-    _METHODS = frozenset({"POST", "PUT", "PATCH"})
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in self._METHODS:
-            headers = dict(scope.get("headers", ()))
-            content_type = headers.get(b"content-type")
-            has_body = (
-                headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
-            )
-            if content_type is not None or has_body:
-                media = (content_type or b"").split(b";", 1)[0].strip().lower()
-                if media != b"application/json" and not media.endswith(b"+json"):
-                    error = UnsupportedMediaTypeError(
-                        "Send the body as JSON, with Content-Type: application/json."
-                    )
-                    await error_response(error)(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
-
-
-class BrowserCors:
-    """CORS for the routes a browser calls (identify, sign-out, the SDK).
-
-    Every origin may ask (the preflight answers any); whether it may act is decided per
-    workspace by the route, from the workspace's allowed domains, with ``origin_not_allowed``.
-    Errors carry the CORS headers too, so the SDK can read their code.  No cookies are used, so
-    credentials are never allowed.
-    """
-
-    PATHS = ("/v1/identify", "/v1/sign-out", "/sdk/idmint.js")
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.PATHS:
-            await self.app(scope, receive, send)
-            return
-        origin = dict(scope.get("headers", ())).get(b"origin")
-        if origin is None:
-            await self.app(scope, receive, send)
-            return
-        cors = [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
-        if scope["method"] == "OPTIONS":
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 204,
-                    "headers": [
-                        *cors,
-                        (b"access-control-allow-methods", b"GET, POST"),
-                        (b"access-control-allow-headers", b"content-type"),
-                        (b"access-control-max-age", b"600"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": b""})
-            return
-
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *cors]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_cors)

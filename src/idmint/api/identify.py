@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -16,8 +17,9 @@ from idmint.api.schemas import (
     SignOutResponse,
 )
 from idmint.errors import NotFoundError
+from idmint.service import Idmint
 
-__all__ = ["router"]
+__all__ = ["identify_answer", "router"]
 
 router = APIRouter(tags=["identify"])
 SDK_PATH = Path(__file__).resolve().parents[1] / "static" / "idmint.js"
@@ -39,27 +41,27 @@ def identify(body: IdentifyRequest, request: Request) -> Response:
     token and the session says ``"mode": "development"``.  ``isAdmin`` in ``user`` is ignored:
     the session's admin flag is the token's.
     """
-    session = service(request).tokens.identify(
-        body.apiKey,
-        body.user.model_dump(exclude_none=True),
-        body.authToken,
-        origin=request.headers.get("origin"),
+    return json_response(identify_answer(service(request), body, request.headers.get("origin")))
+
+
+def identify_answer(idmint: Idmint, body: IdentifyRequest, origin: str | None) -> dict[str, Any]:
+    """The answer to identify (the route and the front share it)."""
+    session = idmint.tokens.identify(
+        body.apiKey, body.user.model_dump(exclude_none=True), body.authToken, origin=origin
     )
-    return json_response(
-        {
-            "session": {
-                "id": session.id,
-                "user": session.user,
-                "organizationId": session.organization_id,
-                "isAdmin": session.is_admin,
-                "expiresAt": iso(session.expires_at),
-                # Fractional: a client schedules "expired" from it, so no rounding down.
-                "expiresIn": round(max(0.0, session.expires_at - service(request).clock.now()), 3),
-                "verified": session.verified,
-                "mode": "jwt" if session.verified else "development",
-            }
+    return {
+        "session": {
+            "id": session.id,
+            "user": session.user,
+            "organizationId": session.organization_id,
+            "isAdmin": session.is_admin,
+            "expiresAt": iso(session.expires_at),
+            # Fractional: a client schedules "expired" from it, so no rounding down.
+            "expiresIn": round(max(0.0, session.expires_at - idmint.clock.now()), 3),
+            "verified": session.verified,
+            "mode": "jwt" if session.verified else "development",
         }
-    )
+    }
 
 
 @router.post(

@@ -12,7 +12,7 @@ from idmint.errors import ApiKeyNotFoundError, WorkspaceNotFoundError
 from idmint.service import Idmint
 from idmint.store import Workspace
 
-__all__ = ["router"]
+__all__ = ["cache_control", "jwks_answer", "router"]
 
 router = APIRouter(tags=["jwks"])
 
@@ -24,8 +24,13 @@ def _workspace(idmint: Idmint, api_key: str) -> Workspace:
         raise WorkspaceNotFoundError("No workspace has this API key.") from None
 
 
+def cache_control(idmint: Idmint) -> str:
+    """The JWKS and discovery documents' ``Cache-Control``."""
+    return f"public, max-age={idmint.settings.jwks_max_age_seconds}"
+
+
 def _cache_headers(idmint: Idmint) -> dict[str, str]:
-    return {"Cache-Control": f"public, max-age={idmint.settings.jwks_max_age_seconds}"}
+    return {"Cache-Control": cache_control(idmint)}
 
 
 @router.get(
@@ -38,8 +43,14 @@ def jwks(api_key: str, request: Request) -> Response:
     """Next, active and retiring keys: ``kty``, ``crv``/``x``/``y`` or ``n``/``e``, ``kid``,
     ``alg``, ``use``. Cacheable for ``IDMINT_JWKS_MAX_AGE_SECONDS``."""
     idmint = service(request)
-    keys = idmint.keys.for_workspace(_workspace(idmint, api_key))
-    return json_response(keys.ring.jwks(), headers=_cache_headers(idmint))
+    return Response(
+        jwks_answer(idmint, api_key), media_type="application/json", headers=_cache_headers(idmint)
+    )
+
+
+def jwks_answer(idmint: Idmint, api_key: str) -> bytes:
+    """The JWKS document, serialised once per key ring (the route and the front share it)."""
+    return idmint.keys.for_workspace(_workspace(idmint, api_key)).jwks_json
 
 
 @router.get(

@@ -1,0 +1,302 @@
+"""The front of the ASGI app: the first code every request meets, which serves the hot routes
+itself.
+
+Every request passes one header scan here, which answers browser preflights and adds CORS
+headers (identify, sign-out, the SDK), refuses bodies over ``IDMINT_MAX_BODY_BYTES`` (413)
+and bodies declared as anything but JSON (415).  The routes that carry the load — both mint
+shapes, identify and the JWKS — are then answered here, without the framework's routing,
+dependency injection and thread-pool hop; their FastAPI declarations stay in the route
+modules, which share the same answer functions, for the OpenAPI document.  Everything else
+goes on to FastAPI.
+
+Mint and identify run on the event loop: with credentials and key rings cached and the
+store's writes behind (``IDMINT_WRITE_BEHIND_SECONDS``) they touch memory only, but for a
+cache refill.  The email shape reads the user from the store, so it runs in the thread pool.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import HTTPException
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from idmint.api import compat, identify, jwks
+from idmint.api.errors import error_response, invalid_body
+from idmint.api.schemas import IdentifyRequest, MintRequest, TokenForEmailRequest
+from idmint.errors import (
+    IdmintError,
+    InvalidArgumentError,
+    RequestTooLargeError,
+    UnsupportedMediaTypeError,
+)
+from idmint.service import Idmint
+
+__all__ = ["BROWSER_PATHS", "Front", "parse_body"]
+
+logger = logging.getLogger("idmint.api")
+
+BROWSER_PATHS = frozenset({"/v1/identify", "/v1/sign-out", "/sdk/idmint.js"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_JWKS_SUFFIX = "/.well-known/jwks.json"
+_JSON = (b"content-type", b"application/json")
+
+Headers = list[tuple[bytes, bytes]]
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    """The request body as ``model``, validated as FastAPI validates a body parameter.
+
+    :raises InvalidArgumentError: the envelope FastAPI's validation errors become.
+    """
+    if not body:
+        raise InvalidArgumentError("body is required.", field="body")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        # orjson refuses what the standard parser takes (integers beyond 64 bits, NaN); those
+        # must reach validation, which names the field, as they do through FastAPI.
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
+            raise InvalidArgumentError(
+                "The request body is not valid JSON.", field="body"
+            ) from None
+    try:
+        return model.model_validate(data, from_attributes=True)
+    except ValidationError as exc:
+        raise invalid_body(exc.errors()) from None
+
+
+# The hot routes: each answers 200 with the JSON of what it returns, or raises.
+
+
+async def _mint(idmint: Idmint, body: bytes, _headers: dict[bytes, bytes]) -> dict[str, Any]:
+    return compat.mint_answer(idmint, parse_body(MintRequest, body))
+
+
+async def _token_for_email(
+    idmint: Idmint, body: bytes, headers: dict[bytes, bytes]
+) -> dict[str, Any]:
+    request = parse_body(TokenForEmailRequest, body)
+    authorization = headers.get(b"authorization")
+    return await run_in_threadpool(
+        compat.token_for_email_answer,
+        idmint,
+        request,
+        None if authorization is None else authorization.decode("latin-1"),
+    )
+
+
+async def _identify(idmint: Idmint, body: bytes, headers: dict[bytes, bytes]) -> dict[str, Any]:
+    origin = headers.get(b"origin")
+    return identify.identify_answer(
+        idmint,
+        parse_body(IdentifyRequest, body),
+        None if origin is None else origin.decode("latin-1"),
+    )
+
+
+Handler = Callable[[Idmint, bytes, dict[bytes, bytes]], Awaitable[dict[str, Any]]]
+_POSTS: dict[str, Handler] = {
+    "/v1/auth/token/get": _mint,
+    "/api/v1/tokens": _token_for_email,
+    "/v1/identify": _identify,
+}
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Front:
+    """The ASGI app in front of FastAPI (see the module's docstring).
+
+    :param limit: the largest request body accepted, in bytes.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        method: str = scope["method"]
+        headers: dict[bytes, bytes] = dict(scope["headers"])
+
+        origin = headers.get(b"origin") if path in BROWSER_PATHS else None
+        if origin is not None:
+            cors = [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
+            if method == "OPTIONS":
+                await _preflight(send, cors)
+                return
+            send = _with_headers(send, cors)
+
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await self._too_large(scope, receive, send)
+            return
+        if method in _BODY_METHODS and not _json_or_no_body(headers, length):
+            error = UnsupportedMediaTypeError(
+                "Send the body as JSON, with Content-Type: application/json."
+            )
+            await error_response(error)(scope, receive, send)
+            return
+
+        if method == "POST":
+            handler = _POSTS.get(path)
+            if handler is not None:
+                await self._serve(handler, scope, receive, send, headers)
+                return
+        elif method == "GET" and path.startswith("/w/") and path.endswith(_JWKS_SUFFIX):
+            api_key = path[3 : -len(_JWKS_SUFFIX)]
+            if api_key and "/" not in api_key:
+                await self._jwks(scope, receive, send, api_key)
+                return
+
+        await self.app(scope, self._limited(receive), send)
+
+    async def _serve(
+        self,
+        handler: Handler,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[bytes, bytes],
+    ) -> None:
+        try:
+            body = await self._read(receive)
+        except _TooLarge:
+            await self._too_large(scope, receive, send)
+            return
+        if body is None:  # the client went away
+            return
+        try:
+            answer = await handler(_service(scope), body, headers)
+        except Exception as exc:  # every failure leaves as the envelope
+            await _failure(exc)(scope, receive, send)
+            return
+        await _send_ok(send, orjson.dumps(answer))
+
+    async def _jwks(self, scope: Scope, receive: Receive, send: Send, api_key: str) -> None:
+        try:
+            idmint = _service(scope)
+            content = jwks.jwks_answer(idmint, api_key)
+        except Exception as exc:  # every failure leaves as the envelope
+            await _failure(exc)(scope, receive, send)
+            return
+        await _send_ok(send, content, [(b"cache-control", jwks.cache_control(idmint).encode())])
+
+    async def _read(self, receive: Receive) -> bytes | None:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            if len(body) > self.limit:
+                raise _TooLarge
+            return body
+        chunks = [body]
+        size = len(body)
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                raise _TooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _limited(self, receive: Receive) -> Receive:
+        received = 0
+        limit = self.limit
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # A FastAPI HTTPException, which its body reader re-raises as it is (413).
+                    raise HTTPException(status_code=413)
+            return message
+
+        return limited_receive
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = RequestTooLargeError(f"The request body exceeds {self.limit} bytes.")
+        await error_response(error)(scope, receive, send)
+
+
+def _failure(exc: Exception) -> Response:
+    # The hot routes run before the framework's error handling: the same answers as
+    # errors.install_error_handlers gives, an unexpected failure logged with its traceback.
+    if isinstance(exc, IdmintError):
+        return error_response(exc)
+    logger.error("unexpected error", exc_info=exc)
+    return error_response(IdmintError("An internal error occurred."))
+
+
+def _service(scope: Scope) -> Idmint:
+    idmint: Idmint = scope["app"].state.idmint
+    return idmint
+
+
+def _json_or_no_body(headers: dict[bytes, bytes], length: bytes | None) -> bool:
+    content_type = headers.get(b"content-type")
+    has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
+    if content_type is None and not has_body:
+        return True
+    media = (content_type or b"").split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+async def _send_ok(send: Send, content: bytes, extra: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """A 200 answer with a JSON body."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [_JSON, (b"content-length", str(len(content)).encode()), *extra],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
+
+
+async def _preflight(send: Send, cors: Headers) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 204,
+            "headers": [
+                *cors,
+                (b"access-control-allow-methods", b"GET, POST"),
+                (b"access-control-allow-headers", b"content-type"),
+                (b"access-control-max-age", b"600"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _with_headers(send: Send, extra: Headers) -> Send:
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return send_with_headers
