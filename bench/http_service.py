@@ -876,6 +876,7 @@ def run_baselines(
     only: tuple[str, ...] = ("a", "b", "b'", "c"),
     workers: int = 1,
     scenarios_for: dict[str, tuple[str, ...]] | None = None,
+    paced: bool = True,
 ) -> list[dict[str, Any]]:
     config = _baseline_config(workdir, sqlite, settings)
     env = {**os.environ, "BENCH_BASELINE_CONFIG": str(config)}
@@ -919,20 +920,34 @@ def run_baselines(
                     result = measure(
                         server, scenario, sqlite.target, settings, progress, warmup=index == 0
                     )
-                rows.append(
-                    {
-                        "kind": "baseline",
-                        "baseline": name,
-                        "label": label,
-                        "backend": None,
-                        "workers": workers,
-                        "users": None,
-                        "pinning": server.pinning.describe(),
-                        "memory": server.memory(),
-                        **result,
-                    }
-                )
+                row = {
+                    "kind": "baseline",
+                    "baseline": name,
+                    "label": label,
+                    "backend": None,
+                    "workers": workers,
+                    "users": None,
+                    "pinning": server.pinning.describe(),
+                    "memory": server.memory(),
+                    **result,
+                }
+                rows.append(row)
+                if (
+                    paced
+                    and settings.paced
+                    and workers == 1
+                    and (name, scenario) in _PACED_BASELINES
+                ):
+                    # The ceiling's own p99 at half its peak: what the machine and the load
+                    # generator leave of the 5 ms goal before any work is done.
+                    paced = at_half_peak(
+                        server, scenario, sqlite.target, result["ops_per_s"], settings, progress
+                    )
+                    rows.append({**row, **paced, "paced": True})
     return rows
+
+
+_PACED_BASELINES = {("b", "mint_seed"), ("b'", "identify")}
 
 
 def _row(
@@ -1151,12 +1166,25 @@ def goals(
                 rows, backend=backend, scenario=scenario, paced=True, label="idmint serve"
             )
             if paced is not None:
+                ceiling = _find(
+                    rows,
+                    kind="baseline",
+                    baseline="b" if scenario == "mint_seed" else "b'",
+                    scenario=scenario,
+                    paced=True,
+                )
+                reference = (
+                    ""
+                    if ceiling is None
+                    else f"; {ceiling['label']} at {ceiling['fraction_of_peak']:.0%} of its "
+                    f"peak: p99 {ceiling['p99_ms']} ms"
+                )
                 add(
                     f"{backend} {scenario} p99 ms at ~half peak",
                     paced["p99_ms"],
                     P99_AT_HALF_PEAK_MS,
                     "<=",
-                    f"at {paced['fraction_of_peak']:.0%} of peak",
+                    f"at {paced['fraction_of_peak']:.0%} of peak{reference}",
                 )
         for shape in ("mint_seed", "mint_outseta"):
             small = _find(rows, scenario=shape, users=settings.users, **peak)
@@ -1257,7 +1285,13 @@ def run(
             rows += backend_rows
         # The same baseline again at the end: how far the machine drifted during the run.
         again = run_baselines(
-            workdir, sqlite, settings, say, only=("b",), scenarios_for={"b": ("mint_seed",)}
+            workdir,
+            sqlite,
+            settings,
+            say,
+            only=("b",),
+            scenarios_for={"b": ("mint_seed",)},
+            paced=False,
         )
         first = _find(rows, kind="baseline", baseline="b", scenario="mint_seed", workers=1)
         drift = None
