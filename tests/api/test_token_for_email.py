@@ -245,3 +245,50 @@ def test_body_over_the_limit(jane: Api) -> None:
             headers=outseta(jane.workspace),
         )
     assert_error(response, 413, "INVALID_ARGUMENT", "request_too_large")
+
+
+def test_a_cached_email_is_answered_without_the_thread_pool(
+    jane: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first look-up reads the store (in the thread pool); repeats come from the email
+    cache on the event loop, until a change to the user drops the entry."""
+    import idmint.api.front as front
+
+    hops: list[object] = []
+    real = front.run_in_threadpool
+
+    async def counting(func: Callable[..., object], *args: object) -> object:
+        hops.append(func)
+        return await real(func, *args)
+
+    monkeypatch.setattr(front, "run_in_threadpool", counting)
+    headers = outseta(jane.workspace)
+
+    def mint(username: str = "jane@example.com") -> dict[str, object]:
+        response = jane.client.post(TOKENS, json={"username": username}, headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, object] = response.json()
+        return body
+
+    mint()
+    assert len(hops) == 1
+    mint()
+    mint("JANE@example.com")  # the same cache entry: emails compare without case
+    assert len(hops) == 1
+    first = verify_with_pyjwt(jane, str(mint()["access_token"]))
+    assert (first["isAdmin"], len(hops)) == (True, 1)
+    response = jane.mint(
+        user_id="jane", organization_id="org-j", email="jane@example.com", is_admin=False
+    )
+    assert response.status_code == 200, response.text
+    body = mint()  # the change dropped the entry: read again, and the token says so
+    assert len(hops) == 2
+    claims = verify_with_pyjwt(jane, str(body["access_token"]))
+    assert claims["isAdmin"] is False
+    assert_error(
+        jane.client.post(TOKENS, json={"username": "nobody@example.com"}, headers=headers),
+        404,
+        "NOT_FOUND",
+        "user_not_found",
+    )
+    assert len(hops) == 3  # an unknown email is not cached: it is always a store read

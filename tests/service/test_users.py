@@ -240,3 +240,17 @@ def test_another_instance_sees_a_change_within_the_cache_time(
     # ... and no longer.
     with pytest.raises(UserNotFoundError):
         other.users.by_email(api_key, "ann@example.com")
+
+
+def test_cached_by_email_says_whether_the_look_up_needs_the_store(
+    idmint: Idmint, tenant: InitResult, clock: FrozenClock
+) -> None:
+    api_key = tenant.workspace.api_key
+    idmint.users.create(api_key, "user-1", actor="admin", email="ann@example.com")
+    assert not idmint.users.cached_by_email(api_key, "ann@example.com")
+    idmint.users.by_email(api_key, "ann@example.com")
+    assert idmint.users.cached_by_email(api_key, "ANN@example.com")
+    assert not idmint.users.cached_by_email(api_key, "bob@example.com")
+    assert not idmint.users.cached_by_email("pk_unknown", "ann@example.com")
+    clock.advance(idmint.settings.credential_cache_seconds + 0.001)
+    assert not idmint.users.cached_by_email(api_key, "ann@example.com")

@@ -22,10 +22,16 @@ from idmint.api.schemas import (
     TokenForEmailRequest,
     TokenForEmailResponse,
 )
-from idmint.errors import CredentialsMissingError, InvalidArgumentError
+from idmint.errors import CredentialsMissingError, IdmintError, InvalidArgumentError
 from idmint.service import Idmint
 
-__all__ = ["mint_answer", "parse_key_pair", "router", "token_for_email_answer"]
+__all__ = [
+    "email_in_memory",
+    "mint_answer",
+    "parse_key_pair",
+    "router",
+    "token_for_email_answer",
+]
 
 router = APIRouter(tags=["mint"])
 
@@ -134,3 +140,13 @@ def token_for_email_answer(
     api_key, secret = parse_key_pair(authorization)
     minted, _user = idmint.tokens.mint_for_email(api_key, secret, body.username)
     return {"access_token": minted.token, "token_type": "bearer", "expires_in": minted.expires_in}
+
+
+def email_in_memory(idmint: Idmint, body: TokenForEmailRequest, authorization: str | None) -> bool:
+    """Whether :func:`token_for_email_answer` finds the user without reading the store: the
+    front answers those on the event loop, and the rest in the thread pool."""
+    try:
+        api_key, _secret = parse_key_pair(authorization)
+    except IdmintError:
+        return False  # refused before any look-up; either way is fine
+    return idmint.users.cached_by_email(api_key, body.username)

@@ -11,7 +11,8 @@ goes on to FastAPI.
 
 Mint and identify run on the event loop: with credentials and key rings cached and the
 store's writes behind (``IDMINT_WRITE_BEHIND_SECONDS``) they touch memory only, but for a
-cache refill.  The email shape reads the user from the store, so it runs in the thread pool.
+cache refill.  The email shape does too when the user's email is cached; a look-up that reads
+the store runs in the thread pool.
 """
 
 from __future__ import annotations
@@ -87,13 +88,11 @@ async def _token_for_email(
     idmint: Idmint, body: bytes, headers: dict[bytes, bytes]
 ) -> dict[str, Any]:
     request = parse_body(TokenForEmailRequest, body)
-    authorization = headers.get(b"authorization")
-    return await run_in_threadpool(
-        compat.token_for_email_answer,
-        idmint,
-        request,
-        None if authorization is None else authorization.decode("latin-1"),
-    )
+    header = headers.get(b"authorization")
+    authorization = None if header is None else header.decode("latin-1")
+    if compat.email_in_memory(idmint, request, authorization):
+        return compat.token_for_email_answer(idmint, request, authorization)
+    return await run_in_threadpool(compat.token_for_email_answer, idmint, request, authorization)
 
 
 async def _identify(idmint: Idmint, body: bytes, headers: dict[bytes, bytes]) -> dict[str, Any]:

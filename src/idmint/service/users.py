@@ -132,6 +132,14 @@ class UserService:
             self._by_email.put(key, user, generation=generation)
         return user
 
+    def cached_by_email(self, api_key: str, email: str) -> bool:
+        """Whether :meth:`by_email` would answer ``email`` from memory, reading nothing from
+        the store (the front then mints on the event loop rather than in the thread pool)."""
+        workspace = self._workspaces.cached(api_key)
+        return workspace is not None and (
+            self._by_email.get((workspace.id, email_key(email))) is not None
+        )
+
     def list(self, api_key: str, *, limit: int = 100, after: str | None = None) -> list[User]:
         return list(self._store.users(self._workspaces.get(api_key).id, limit=limit, after=after))
 

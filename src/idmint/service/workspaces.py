@@ -95,6 +95,11 @@ class WorkspaceService:
             self._workspaces.put(api_key, workspace, generation=generation)
         return workspace
 
+    def cached(self, api_key: str) -> Workspace | None:
+        """The workspace named by ``api_key`` if this instance holds it in memory, else None
+        (nothing is read from the store)."""
+        return self._workspaces.get(api_key)
+
     def all(self) -> list[Workspace]:
         return list(self._store.workspaces())
 
