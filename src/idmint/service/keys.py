@@ -31,6 +31,7 @@ class WorkspaceKeys:
     """What minting and verifying need for one workspace, built once per key/settings change."""
 
     version: tuple[float, int, int, int]
+    source: Workspace  # the workspace object it was built for (see for_workspace)
     ring: KeyRing
     minter: TokenMinter
     verifier: TokenVerifier
@@ -83,13 +84,17 @@ class KeyService:
 
     def for_workspace(self, workspace: Workspace) -> WorkspaceKeys:
         """The key ring, minter and verifier of ``workspace`` (cached)."""
+        cached = self._cache.get(workspace.id)
+        # The hot path passes the same cached workspace object every time (and workspace rows
+        # are never changed in place, only reread): then its version cannot have changed.
+        if cached is not None and cached.source is workspace:
+            return cached
         version = (
             workspace.updated_at,
             workspace.token_ttl_seconds,
             workspace.min_ttl_seconds,
             workspace.max_ttl_seconds,
         )
-        cached = self._cache.get(workspace.id)
         if cached is not None and cached.version == version:
             return cached
         generation = self._cache.generation
@@ -116,6 +121,7 @@ class KeyService:
         )
         keys = WorkspaceKeys(
             version=version,
+            source=workspace,
             ring=ring,
             minter=TokenMinter(
                 ring,

@@ -229,8 +229,9 @@ class TokenService:
             values["organization_id"] = organization_id
         if email is not None:
             values["email"] = email
-        self._store.upsert_user(workspace.id, user_id, values, self._clock.now())
-        self._users.changed(workspace.id, user_id, values)
+        workspace_id = workspace.id
+        self._store.upsert_user(workspace_id, user_id, values, self._clock.now())
+        self._users.changed(workspace_id, user_id, values)
 
     def verify(self, api_key: str, token: str) -> VerifiedToken:
         """Verify a token of the workspace: signature, claims and revocation."""

@@ -22,7 +22,7 @@ from idmint.service.origins import check_patterns
 from idmint.store import AuthToken, Store, Workspace
 from idmint.tokens import ABSOLUTE_MAX_LIFETIME
 
-__all__ = ["CreatedAuthToken", "WorkspaceService"]
+__all__ = ["CreatedAuthToken", "Credential", "WorkspaceService"]
 
 _MAX_TTL = int(ABSOLUTE_MAX_LIFETIME.total_seconds())
 _SETTINGS = {
@@ -34,6 +34,22 @@ _SETTINGS = {
     "allowed_domains",
     "name",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What the credential check needs of an auth token, copied once from its row when it is
+    cached: plain attributes, where each read of the ORM row's costs ~150 ns on every mint."""
+
+    id: str
+    workspace_id: str
+    secret_hash: str
+    revoked_at: float | None
+    expires_at: float | None
+
+    @classmethod
+    def of(cls, row: AuthToken) -> Credential:
+        return cls(row.id, row.workspace_id, row.secret_hash, row.revoked_at, row.expires_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +74,7 @@ class WorkspaceService:
         self._clock = clock
         self._audit = audit
         self._workspaces: TTLCache[str, Workspace] = TTLCache(clock, ttl=cache_seconds)
-        self._credentials: TTLCache[str, AuthToken] = TTLCache(clock, ttl=cache_seconds)
+        self._credentials: TTLCache[str, Credential] = TTLCache(clock, ttl=cache_seconds)
 
     # --- workspaces ---------------------------------------------------------------------------
 
@@ -183,7 +199,7 @@ class WorkspaceService:
         )
         return record
 
-    def authenticate(self, api_key: str, secret: str) -> tuple[Workspace, AuthToken]:
+    def authenticate(self, api_key: str, secret: str) -> tuple[Workspace, Credential]:
         """Check an API key and auth token pair.
 
         :raises ApiKeyNotFoundError: unknown API key.
@@ -197,9 +213,10 @@ class WorkspaceService:
         record = self._credentials.get(secret_hash)
         if record is None:
             generation = self._credentials.generation
-            record = self._store.auth_token_by_hash(secret_hash)
-            if record is None or not secrets_equal(record.secret_hash, secret_hash):
+            row = self._store.auth_token_by_hash(secret_hash)
+            if row is None or not secrets_equal(row.secret_hash, secret_hash):
                 raise AuthTokenNotFoundError()
+            record = Credential.of(row)
             self._credentials.put(secret_hash, record, generation=generation)
         if record.workspace_id != workspace.id:
             raise AuthTokenWrongWorkspaceError()
