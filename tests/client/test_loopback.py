@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from conftest import free_port, idmint_init, idmint_serve
+from conftest import RunningIdmint, free_port, idmint_init, idmint_serve
 from idmint import FrozenClock
 from idmint.client import AsyncIdmintClient, AsyncRemoteVerifier, IdmintClient, RemoteVerifier
 from idmint.errors import (
@@ -30,15 +30,7 @@ MAX_AGE = 60
 
 
 @dataclass(frozen=True)
-class Server:
-    base_url: str
-    api_key: str
-    auth_token: str
-
-    @property
-    def issuer(self) -> str:
-        return f"{self.base_url}/w/{self.api_key}"
-
+class Server(RunningIdmint):
     def client(self, **overrides: str | None) -> IdmintClient:
         options: dict[str, str | None] = {"api_key": self.api_key, "auth_token": self.auth_token}
         options.update(overrides)
