@@ -22,16 +22,10 @@ from idmint.api.schemas import (
     TokenForEmailRequest,
     TokenForEmailResponse,
 )
-from idmint.errors import CredentialsMissingError, IdmintError, InvalidArgumentError
+from idmint.errors import CredentialsMissingError, InvalidArgumentError
 from idmint.service import Idmint
 
-__all__ = [
-    "email_in_memory",
-    "mint_answer",
-    "parse_key_pair",
-    "router",
-    "token_for_email_answer",
-]
+__all__ = ["email_answer", "mint_answer", "parse_key_pair", "router"]
 
 router = APIRouter(tags=["mint"])
 
@@ -130,23 +124,12 @@ def token_for_email(
 
     An unknown user is ``user_not_found`` (404): no user is created.
     """
-    return json_response(token_for_email_answer(service(request), body, authorization))
-
-
-def token_for_email_answer(
-    idmint: Idmint, body: TokenForEmailRequest, authorization: str | None
-) -> dict[str, Any]:
-    """The answer to a mint request of the second shape (the route and the front share it)."""
     api_key, secret = parse_key_pair(authorization)
-    minted, _user = idmint.tokens.mint_for_email(api_key, secret, body.username)
+    return json_response(email_answer(service(request), api_key, secret, body.username))
+
+
+def email_answer(idmint: Idmint, api_key: str, secret: str, username: str) -> dict[str, Any]:
+    """The answer to a mint request of the second shape, its Authorization header parsed
+    (the route and the front share it)."""
+    minted, _user = idmint.tokens.mint_for_email(api_key, secret, username)
     return {"access_token": minted.token, "token_type": "bearer", "expires_in": minted.expires_in}
-
-
-def email_in_memory(idmint: Idmint, body: TokenForEmailRequest, authorization: str | None) -> bool:
-    """Whether :func:`token_for_email_answer` finds the user without reading the store: the
-    front answers those on the event loop, and the rest in the thread pool."""
-    try:
-        api_key, _secret = parse_key_pair(authorization)
-    except IdmintError:
-        return False  # refused before any look-up; either way is fine
-    return idmint.users.cached_by_email(api_key, body.username)

@@ -29,7 +29,13 @@ from idmint.errors import (
     RequestTooLargeError,
 )
 
-__all__ = ["error_response", "install_error_handlers", "invalid_body", "validation_error"]
+__all__ = [
+    "error_response",
+    "failure_response",
+    "install_error_handlers",
+    "invalid_body",
+    "validation_error",
+]
 
 logger = logging.getLogger("idmint.api")
 
@@ -43,6 +49,15 @@ def error_response(error: IdmintError, *, headers: dict[str, str] | None = None)
     if isinstance(error, CredentialError) and error.http_status == 401:
         response.headers.setdefault("WWW-Authenticate", 'Basic realm="idmint"')
     return response
+
+
+def failure_response(exc: Exception) -> Response:
+    """The envelope for any failure: an :class:`IdmintError` as it is, anything else as the
+    500 ``internal`` error, logged with its traceback (the front and FastAPI's handlers)."""
+    if isinstance(exc, IdmintError):
+        return error_response(exc)
+    logger.error("unexpected error", exc_info=exc)
+    return error_response(IdmintError("An internal error occurred."))
 
 
 def _field(location: tuple[Any, ...]) -> str:
@@ -99,10 +114,6 @@ def install_error_handlers(app: FastAPI, routes: Iterable[Any] = ()) -> None:
     """
     routes = list(routes)
 
-    async def on_idmint_error(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, IdmintError)  # noqa: S101 - registered for IdmintError only
-        return error_response(exc)
-
     async def on_validation_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
         return error_response(validation_error(exc))
@@ -124,11 +135,10 @@ def install_error_handlers(app: FastAPI, routes: Iterable[Any] = ()) -> None:
         error = InvalidArgumentError(str(exc.detail))
         return error_response(error)
 
-    async def on_unexpected(_request: Request, exc: Exception) -> Response:
-        logger.exception("unexpected error", exc_info=exc)
-        return error_response(IdmintError("An internal error occurred."))
+    async def on_failure(_request: Request, exc: Exception) -> Response:
+        return failure_response(exc)
 
-    app.add_exception_handler(IdmintError, on_idmint_error)
+    app.add_exception_handler(IdmintError, on_failure)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(Exception, on_unexpected)
+    app.add_exception_handler(Exception, on_failure)

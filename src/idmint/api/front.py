@@ -18,7 +18,6 @@ the store runs in the thread pool.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -26,14 +25,12 @@ import orjson
 from fastapi import HTTPException
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idmint.api import compat, identify, jwks
-from idmint.api.errors import error_response, invalid_body
+from idmint.api.errors import error_response, failure_response, invalid_body
 from idmint.api.schemas import IdentifyRequest, MintRequest, TokenForEmailRequest
 from idmint.errors import (
-    IdmintError,
     InvalidArgumentError,
     RequestTooLargeError,
     UnsupportedMediaTypeError,
@@ -42,7 +39,6 @@ from idmint.service import Idmint
 
 __all__ = ["BROWSER_PATHS", "Front", "parse_body"]
 
-logger = logging.getLogger("idmint.api")
 
 BROWSER_PATHS = frozenset({"/v1/identify", "/v1/sign-out", "/sdk/idmint.js"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -87,12 +83,12 @@ async def _mint(idmint: Idmint, body: bytes, _headers: dict[bytes, bytes]) -> di
 async def _token_for_email(
     idmint: Idmint, body: bytes, headers: dict[bytes, bytes]
 ) -> dict[str, Any]:
-    request = parse_body(TokenForEmailRequest, body)
+    username = parse_body(TokenForEmailRequest, body).username
     header = headers.get(b"authorization")
-    authorization = None if header is None else header.decode("latin-1")
-    if compat.email_in_memory(idmint, request, authorization):
-        return compat.token_for_email_answer(idmint, request, authorization)
-    return await run_in_threadpool(compat.token_for_email_answer, idmint, request, authorization)
+    api_key, secret = compat.parse_key_pair(None if header is None else header.decode("latin-1"))
+    if idmint.users.cached_by_email(api_key, username):  # no store read: stay on the loop
+        return compat.email_answer(idmint, api_key, secret, username)
+    return await run_in_threadpool(compat.email_answer, idmint, api_key, secret, username)
 
 
 async def _identify(idmint: Idmint, body: bytes, headers: dict[bytes, bytes]) -> dict[str, Any]:
@@ -184,7 +180,7 @@ class Front:
         try:
             answer = await handler(_service(scope), body, headers)
         except Exception as exc:  # every failure leaves as the envelope
-            await _failure(exc)(scope, receive, send)
+            await failure_response(exc)(scope, receive, send)
             return
         await _send_ok(send, orjson.dumps(answer))
 
@@ -193,7 +189,7 @@ class Front:
             idmint = _service(scope)
             content = jwks.jwks_answer(idmint, api_key)
         except Exception as exc:  # every failure leaves as the envelope
-            await _failure(exc)(scope, receive, send)
+            await failure_response(exc)(scope, receive, send)
             return
         await _send_ok(send, content, [(b"cache-control", jwks.cache_control(idmint).encode())])
 
@@ -239,15 +235,6 @@ class Front:
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = RequestTooLargeError(f"The request body exceeds {self.limit} bytes.")
         await error_response(error)(scope, receive, send)
-
-
-def _failure(exc: Exception) -> Response:
-    # The hot routes run before the framework's error handling: the same answers as
-    # errors.install_error_handlers gives, an unexpected failure logged with its traceback.
-    if isinstance(exc, IdmintError):
-        return error_response(exc)
-    logger.error("unexpected error", exc_info=exc)
-    return error_response(IdmintError("An internal error occurred."))
 
 
 def _service(scope: Scope) -> Idmint:

@@ -130,6 +130,16 @@ def _new_user_row(
     }
 
 
+def _merge_upsert(
+    pending: tuple[set[str], dict[str, Any]], values: dict[str, Any], now: float
+) -> None:
+    """Apply a later upsert of the same user to a buffered one, as if run after it."""
+    fields, row = pending
+    fields.update(values)
+    row.update(values)
+    row["updated_at"] = now
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers proceed during a write; busy_timeout waits instead of failing at once.
@@ -165,12 +175,14 @@ class Store:
         self._upserts: dict[tuple[str, ...], Any] = {}
         # Organizations are never deleted: once one is stored, minting need not insert it again.
         self._orgs: set[tuple[str, str]] = set()
-        insert_ = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        self._organization_insert = insert_(Organization).on_conflict_do_nothing()
+        # The dialect's INSERT, which has ON CONFLICT.
+        self._upsert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._organization_insert = self._upsert(Organization).on_conflict_do_nothing()
         self._inserts: dict[type[Base], Any] = {}
         self._session_insert = insert(Session)
-        # (statement id, row keys) -> (SQL, JSON columns, positional order, the statement,
-        # kept so that its id is not reused)
+        # (statement id, row keys) -> (SQL, the row getter in parameter order, JSON column
+        # positions, bulk mode, the statement, kept so that its id is not reused).  SQLite's
+        # parameters are positional; PostgreSQL always goes by COPY or unnest.
         self._compiled: dict[tuple[int, tuple[str, ...]], Any] = {}
 
     @classmethod
@@ -251,19 +263,7 @@ class Store:
         compiled = self._compiled.get(cache_key)
         if compiled is None:
             compiled = self._compiled[cache_key] = self._compile_many(statement, keys)
-        sql, positional, getter, json_at, bulk, _statement = compiled
-        if not (positional or bulk):
-            named: list[dict[str, Any]] = rows
-            if json_at:
-                names = [keys[i] for i in json_at]
-                named = []
-                for row in rows:
-                    row = dict(row)  # a copy: the caller's row stays as it was
-                    for name in names:
-                        row[name] = orjson.dumps(row[name]).decode()
-                    named.append(row)
-            connection.exec_driver_sql(sql, named)
-            return
+        sql, getter, json_at, bulk, _statement = compiled
         values: list[tuple[Any, ...]]
         if len(keys) == 1:
             values = [(getter(row),) for row in rows]
@@ -311,7 +311,7 @@ class Store:
                     f"INSERT INTO {quote(table.name)} ({columns}) "  # noqa: S608
                     f"SELECT * FROM unnest({arrays}){conflict}"
                 )
-        return (sql, done.positional, itemgetter(*order), json_at, bulk, statement)
+        return (sql, itemgetter(*order), json_at, bulk, statement)
 
     def _plain_inserts(self) -> list[Any]:
         return [*self._inserts.values(), self._session_insert]
@@ -469,13 +469,9 @@ class Store:
                 self._pending_orgs.setdefault((workspace_id, organization_id), now)
             pending = self._pending_users.get(key)
             if pending is None:
-                row = _new_user_row(workspace_id, user_id, values, now)
-                self._pending_users[key] = (set(values), row)
+                self._pending_users[key] = (set(values), _new_user_row(*key, values, now))
             else:
-                fields, row = pending
-                fields.update(values)
-                row.update(values)
-                row["updated_at"] = now
+                _merge_upsert(pending, values, now)
             full = len(self._pending_users) >= MAX_PENDING_ROWS
         if full:
             self.flush_pending()
@@ -579,9 +575,7 @@ class Store:
                 if older is None:
                     users[key] = (fields, row)
                 else:
-                    older[0].update(fields)
-                    older[1].update({name: row[name] for name in fields})
-                    older[1]["updated_at"] = row["updated_at"]
+                    _merge_upsert(older, {name: row[name] for name in fields}, row["updated_at"])
             self._pending_users = users
             self._pending_sessions = sessions + self._pending_sessions
             self._pending_orgs = {**self._pending_orgs, **organizations}
@@ -589,10 +583,7 @@ class Store:
     def _upsert_statement(self, fields: tuple[str, ...]) -> Any:
         statement = self._upserts.get(fields)
         if statement is None:
-            insert_ = (
-                postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-            )
-            base = insert_(User)
+            base = self._upsert(User)
             statement = base.on_conflict_do_update(
                 index_elements=[User.workspace_id, User.user_id],
                 set_={name: base.excluded[name] for name in (*fields, "updated_at")},
@@ -620,11 +611,10 @@ class Store:
     ) -> None:
         if organization_id is None:
             return
-        upsert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         session.execute(
-            upsert(Organization)
-            .values(workspace_id=workspace_id, organization_id=organization_id, created_at=now)
-            .on_conflict_do_nothing()
+            self._organization_insert.values(
+                workspace_id=workspace_id, organization_id=organization_id, created_at=now
+            )
         )
 
     # --- signing keys -------------------------------------------------------------------------
