@@ -229,7 +229,11 @@ class TokenService:
             values["organization_id"] = organization_id
         if email is not None:
             values["email"] = email
-        workspace_id = workspace.id
+        self._write_user(workspace.id, user_id, values)
+
+    def _write_user(self, workspace_id: str, user_id: str, values: dict[str, Any]) -> None:
+        """Create or update the user (buffered with write-behind), and drop what the email
+        look-up cached that this changes."""
         self._store.upsert_user(workspace_id, user_id, values, self._clock.now())
         self._users.changed(workspace_id, user_id, values)
 
@@ -344,8 +348,7 @@ class TokenService:
                 values[column] = value
         if extra:
             values["profile"] = extra
-        self._store.upsert_user(workspace.id, user_id, values, self._clock.now())
-        self._users.changed(workspace.id, user_id, values)
+        self._write_user(workspace.id, user_id, values)
         return {
             "userId": user_id,
             **{k: v for k, v in user.items() if k not in _IGNORED_FROM_IDENTIFY},
