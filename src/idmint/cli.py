@@ -167,6 +167,11 @@ def _when(seconds: float | None) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _when_or_none(seconds: float | None) -> str | None:
+    """:func:`_when` for JSON output, where an absent time stays null."""
+    return None if seconds is None else _when(seconds)
+
+
 def _jwks_uri(issuer: str) -> str:
     return f"{issuer}/.well-known/jwks.json"
 
@@ -832,11 +837,11 @@ def _key_dict(idmint: Idmint, row: SigningKeyRow) -> dict[str, Any]:
         "alg": row.alg,
         "state": row.state,
         "createdAt": _when(row.created_at),
-        "activatedAt": _when(row.activated_at) if row.activated_at else None,
-        "retiringAt": _when(row.retiring_at) if row.retiring_at else None,
-        "retiredAt": _when(row.retired_at) if row.retired_at else None,
-        "promotesAt": _when(idmint.keys.promotes_at(row)) if row.state == "next" else None,
-        "retiresAt": _when(idmint.keys.retires_at(row)) if row.state == "retiring" else None,
+        "activatedAt": _when_or_none(row.activated_at),
+        "retiringAt": _when_or_none(row.retiring_at),
+        "retiredAt": _when_or_none(row.retired_at),
+        "promotesAt": _when_or_none(idmint.keys.promotes_at(row)),
+        "retiresAt": _when_or_none(idmint.keys.retires_at(row)),
     }
 
 
@@ -975,7 +980,7 @@ def revoke(
             {
                 "kind": row.kind,
                 "value": row.value,
-                "issuedBefore": _when(row.issued_before) if row.issued_before else None,
+                "issuedBefore": _when_or_none(row.issued_before),
                 "expiresAt": _when(row.expires_at),
             }
         )

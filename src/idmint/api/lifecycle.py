@@ -23,7 +23,6 @@ from idmint.api.schemas import (
     SigningKeyOut,
 )
 from idmint.errors import InvalidArgumentError
-from idmint.keys import KeyState
 from idmint.service import Idmint
 from idmint.store import AuditEvent, Revocation, SigningKeyRow
 
@@ -126,8 +125,8 @@ def _key_out(idmint: Idmint, row: SigningKeyRow) -> dict[str, Any]:
         "activatedAt": iso(row.activated_at),
         "retiringAt": iso(row.retiring_at),
         "retiredAt": iso(row.retired_at),
-        "promotesAt": iso(idmint.keys.promotes_at(row)) if row.state == KeyState.NEXT else None,
-        "retiresAt": iso(idmint.keys.retires_at(row)) if row.state == KeyState.RETIRING else None,
+        "promotesAt": iso(idmint.keys.promotes_at(row)),
+        "retiresAt": iso(idmint.keys.retires_at(row)),
     }
 
 

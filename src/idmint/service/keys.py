@@ -152,13 +152,17 @@ class KeyService:
         """Every key of the workspace with its state and times, oldest first."""
         return list(self._store.signing_keys(workspace.id))
 
-    def promotes_at(self, row: SigningKeyRow) -> float:
-        """When a ``next`` key may start signing: after the pre-publish period."""
+    def promotes_at(self, row: SigningKeyRow) -> float | None:
+        """When a ``next`` key may start signing: after the pre-publish period (None for a
+        key in any other state)."""
+        if row.state != KeyState.NEXT:
+            return None
         return row.created_at + self._settings.key_prepublish_seconds
 
     def retires_at(self, row: SigningKeyRow) -> float | None:
-        """When a ``retiring`` key is retired: once every token it signed has expired."""
-        if row.retiring_at is None:
+        """When a ``retiring`` key is retired: once every token it signed has expired (None
+        for a key in any other state)."""
+        if row.state != KeyState.RETIRING or row.retiring_at is None:
             return None
         return (
             row.retiring_at + ABSOLUTE_MAX_LIFETIME.total_seconds() + self._settings.leeway_seconds
@@ -205,8 +209,12 @@ class KeyService:
                 done.append(f"published {self.rotate(workspace, actor=actor).kid}")
                 rows = self.keys(workspace)
         for row in rows:
-            due = row.state == KeyState.NEXT and self.promotes_at(row) <= now
-            if due and self._promote(workspace, row.kid, actor=actor):
+            promotes_at = self.promotes_at(row)
+            if (
+                promotes_at is not None
+                and promotes_at <= now
+                and self._promote(workspace, row.kid, actor=actor)
+            ):
                 done.append(f"activated {row.kid}")
         cutoff = now - ABSOLUTE_MAX_LIFETIME.total_seconds() - self._settings.leeway_seconds
         for kid in self._store.retire_signing_keys(workspace.id, cutoff, now):
