@@ -57,6 +57,38 @@ def sessions(page: Any) -> list[dict[str, Any]]:
     return result
 
 
+# A fresh client identifies ``who`` with the application's token for ``query``; the error, or null.
+IDENTIFY_ERROR = """async ({ who, query }) => {
+    const client = makeClient();
+    return errorOf(client.identify(who, { authToken: await getToken(query) }));
+}"""
+
+
+def start_provider(
+    page: Any, who: dict[str, str], query: dict[str, Any], *, retry_count: int, retry_delay: int
+) -> None:
+    """A fresh client with an auth provider on the application's /token; sign-in not awaited.
+
+    Sets ``window.t0`` (page time just before) and ``window.signIn`` (the sign-in promise).
+    """
+    page.evaluate(
+        """({ who, query, retryConfig }) => {
+            const client = makeClient();
+            window.t0 = performance.now();
+            window.signIn = client.setAuthProvider({
+                user: who,
+                generateToken: () => fetch(tokenUrl(query)),  // a Response: the SDK reads it
+                retryConfig,
+            });
+        }""",
+        {
+            "who": who,
+            "query": query,
+            "retryConfig": {"retryCount": retry_count, "retryDelay": retry_delay},
+        },
+    )
+
+
 def settle(condition: Callable[[], bool], timeout: float = 3.0) -> bool:
     """Whether ``condition`` holds within ``timeout`` seconds (polled; for a refresh in flight)."""
     deadline = time.monotonic() + timeout
@@ -111,13 +143,7 @@ def test_another_users_token_is_user_mismatch(
 ) -> None:
     page = open_app(context, app, idmint_server)
     ann, bob = user("ann"), user("bob")
-    error = page.evaluate(
-        """async ({ who, query }) => {
-            const client = makeClient();
-            return errorOf(client.identify(who, { authToken: await getToken(query) }));
-        }""",
-        {"who": ann, "query": token_query(bob, expiresIn=600)},
-    )
+    error = page.evaluate(IDENTIFY_ERROR, {"who": ann, "query": token_query(bob, expiresIn=600)})
     assert error["code"] == "user_mismatch"
     assert error["status"] == 403
     assert error["source"] == "server"
@@ -181,18 +207,9 @@ def test_auth_provider_keeps_the_session_past_the_first_tokens_expiry(
 ) -> None:
     page = open_app(context, app, idmint_server)
     erin = user("erin")
-    session = page.evaluate(
-        """async ({ who, query }) => {
-            const client = makeClient();
-            window.t0 = performance.now();
-            return client.setAuthProvider({
-                user: who,
-                generateToken: () => fetch(tokenUrl(query)),  // a Response: the SDK reads it
-                retryConfig: { retryCount: 2, retryDelay: 200 },
-            });
-        }""",
-        {"who": erin, "query": token_query(erin, expiresIn=3, bucket="survive")},
-    )
+    query = token_query(erin, expiresIn=3, bucket="survive")
+    start_provider(page, erin, query, retry_count=2, retry_delay=200)
+    session = page.evaluate("signIn")
     assert session["verified"] is True
     page.wait_for_function("performance.now() - window.t0 > 4_500", polling=100, timeout=8_000)
     assert errors(page) == []
@@ -213,18 +230,7 @@ def test_two_tabs_refresh_once(context: Any, app: App, idmint_server: Idmint) ->
     # a slow token endpoint, so that the other tab's refresh time may come while one runs
     query = token_query(frank, expiresIn=4, bucket="tabs", delay=300)
     for tab in tabs:
-        tab.evaluate(
-            """({ who, query }) => {
-                const client = makeClient();
-                window.t0 = performance.now();
-                window.signIn = client.setAuthProvider({
-                    user: who,
-                    generateToken: () => fetch(tokenUrl(query)),
-                    retryConfig: { retryCount: 2, retryDelay: 200 },
-                });
-            }""",
-            {"who": frank, "query": query},
-        )
+        start_provider(tab, frank, query, retry_count=2, retry_delay=200)
     for tab in tabs:
         tab.wait_for_function("log.sessions.length >= 1", timeout=5_000)
     signed_in = len(app.calls("tabs"))
@@ -244,17 +250,10 @@ def test_a_provider_answering_401_stops_at_once(
 ) -> None:
     page = open_app(context, app, idmint_server)
     gina = user("gina")
-    error = page.evaluate(
-        """async ({ who, query }) => {
-            const client = makeClient();
-            return errorOf(client.setAuthProvider({
-                user: who,
-                generateToken: () => fetch(tokenUrl(query)),
-                retryConfig: { retryCount: 3, retryDelay: 100 },
-            }));
-        }""",
-        {"who": gina, "query": token_query(gina, fail=401, bucket="deny")},
+    start_provider(
+        page, gina, token_query(gina, fail=401, bucket="deny"), retry_count=3, retry_delay=100
     )
+    error = page.evaluate("errorOf(signIn)")
     assert error["code"] == "token_refresh_failed"
     assert error["status"] == 401
     assert error["attempts"] == 1
@@ -270,17 +269,10 @@ def test_a_failing_provider_backs_off_then_gives_up(
 ) -> None:
     page = open_app(context, app, idmint_server)
     hank = user("hank")
-    error = page.evaluate(
-        """async ({ who, query }) => {
-            const client = makeClient();
-            return errorOf(client.setAuthProvider({
-                user: who,
-                generateToken: () => fetch(tokenUrl(query)),
-                retryConfig: { retryCount: 2, retryDelay: 150 },
-            }));
-        }""",
-        {"who": hank, "query": token_query(hank, fail=503, bucket="flaky")},
+    start_provider(
+        page, hank, token_query(hank, fail=503, bucket="flaky"), retry_count=2, retry_delay=150
     )
+    error = page.evaluate("errorOf(signIn)")
     assert error["code"] == "token_refresh_failed"
     assert error["attempts"] == 3
     assert error["status"] == 503
@@ -297,20 +289,16 @@ def test_a_failing_provider_backs_off_then_gives_up(
 def test_a_disallowed_origin_is_refused(context: Any, app: App, idmint_server: Idmint) -> None:
     page = open_app(context, app, idmint_server)
     ivy = user("ivy")
-    script = """async ({ who, query }) => {
-        const client = makeClient();
-        return errorOf(client.identify(who, { authToken: await getToken(query) }));
-    }"""
     args = {"who": ivy, "query": token_query(ivy, expiresIn=600)}
     try:
         idmint_server.patch_workspace(allowedDomains=["app.example.com"])
-        error = page.evaluate(script, args)
+        error = page.evaluate(IDENTIFY_ERROR, args)
         assert error["code"] == "origin_not_allowed"
         assert error["status"] == 403
         assert error["source"] == "server"
         # the application's own origin, once allowed, may identify
         idmint_server.patch_workspace(allowedDomains=[f"127.0.0.1:{app.port}"])
-        assert page.evaluate(script, args) is None
+        assert page.evaluate(IDENTIFY_ERROR, args) is None
     finally:
         idmint_server.patch_workspace(allowedDomains=[])
     assert [e["code"] for e in errors(page)] == ["origin_not_allowed"]

@@ -448,7 +448,9 @@ class IdmintClient {
   #pendingAdoption = null;
   #peerRefreshingUntil = 0;
   #timer = null;
+  /** Cut a backoff wait short (back online, work cancelled). */
   #wakers = new Set();
+  /** Cut a wait for a peer's token short (a session, a failure, an adoption, work cancelled). */
   #changeWaiters = new Set();
   #expired = new Set();
   #detach = null;
@@ -528,12 +530,8 @@ class IdmintClient {
    */
   async signOut() {
     const session = this.#state ? this.#state.session : null;
-    this.#cancelWork();
-    this.#provider = null;
-    this.#closeChannel();
-    this.#clearTimer();
-    this.#state = null;
-    this.#user = null;
+    this.#stopProvider();
+    this.#forgetSession();
     if (!session) return false;
     this.#emitEvent("session", null);
     try {
@@ -594,9 +592,7 @@ class IdmintClient {
     this.#closeChannel();
     if (this.#state && this.#state.userId !== user.userId) {
       // another user's session is over for this client (idmint ends it at its token's exp)
-      this.#clearTimer();
-      this.#state = null;
-      this.#user = null;
+      this.#forgetSession();
       this.#emitEvent("session", null);
     }
     this.#provider = {
@@ -612,12 +608,8 @@ class IdmintClient {
 
   /** Stop timers and listeners for good (a client you no longer use). */
   destroy() {
-    this.#cancelWork();
-    this.#provider = null;
-    this.#closeChannel();
-    this.#clearTimer();
-    this.#state = null;
-    this.#user = null;
+    this.#stopProvider();
+    this.#forgetSession();
     if (this.#detach) this.#detach();
     this.#detach = null;
   }
@@ -683,37 +675,29 @@ class IdmintClient {
 
   #apply(user, token, claims, mark, session, origin) {
     let lifetimeMs = null;
-    let refreshBasisMs = null;
+    let refreshAtMs = null;
     if (token !== null) {
-      lifetimeMs = claims ? tokenLifetime(claims, this.#serverNow(mark)) : null;
+      const serverNow = this.#serverNow(mark);
+      lifetimeMs = claims ? tokenLifetime(claims, serverNow) : null;
       const remaining = finite(session.expiresIn);
+      const remainingMs = remaining !== null && remaining >= 0 ? remaining * 1000 : null;
       // token_expired: exp - iat from receipt. idmint's own count of the seconds left takes
       // over only when the token clearly waited before it reached identify (iat is in whole
       // seconds, so up to ~1 s less is just that rounding, not a late token).
-      if (remaining !== null && remaining >= 0 && (lifetimeMs === null || remaining * 1000 < lifetimeMs - 1500)) {
-        lifetimeMs = remaining * 1000;
-      }
-      // Refreshing is timed on the earlier of the two, so it never comes too late.
-      refreshBasisMs =
-        remaining !== null && remaining >= 0 && lifetimeMs !== null
-          ? Math.min(lifetimeMs, remaining * 1000)
-          : lifetimeMs;
+      if (remainingMs !== null && (lifetimeMs === null || remainingMs < lifetimeMs - 1500)) lifetimeMs = remainingMs;
       if (lifetimeMs === null) {
         // No usable iat/exp: the only way left is the client's wall clock.
         const until = Date.parse(session.expiresAt);
         if (Number.isFinite(until)) lifetimeMs = Math.max(0, until - this.#clock.wallNow());
       }
-      const iat = claims ? finite(claims.iat) : null;
-      if (iat !== null) {
-        const estimate = this.#serverNow(mark);
-        if (estimate === null || iat >= estimate) this.#clockRef = { iat, mark };
+      // Refreshing is timed on the earlier of the two, so it never comes too late.
+      const refreshBasisMs = remainingMs === null ? lifetimeMs : Math.min(lifetimeMs, remainingMs);
+      if (refreshBasisMs !== null) {
+        refreshAtMs = refreshDelay(refreshBasisMs, { at: this.#refreshAt, jitter: this.#refreshJitter, random: this.#random });
       }
+      const iat = claims ? finite(claims.iat) : null;
+      if (iat !== null && (serverNow === null || iat >= serverNow)) this.#clockRef = { iat, mark };
     }
-    if (refreshBasisMs === null) refreshBasisMs = lifetimeMs;
-    const refreshAtMs =
-      refreshBasisMs === null
-        ? null
-        : refreshDelay(refreshBasisMs, { at: this.#refreshAt, jitter: this.#refreshJitter, random: this.#random });
     this.#state = {
       token,
       claims,
@@ -734,6 +718,13 @@ class IdmintClient {
     this.#notifyChange();
     this.#emitEvent("session", { ...session });
     this.#schedule();
+  }
+
+  /** Drop the session and its timer (callers emit the `session` event where one is due). */
+  #forgetSession() {
+    this.#clearTimer();
+    this.#state = null;
+    this.#user = null;
   }
 
   #reportExpired(token, claims, serverError) {
@@ -854,11 +845,16 @@ class IdmintClient {
     this.#notifyChange();
   }
 
-  #dropProvider() {
-    if (!this.#provider) return;
+  /** Cancel all work under way and forget the auth provider and its channel. */
+  #stopProvider() {
     this.#cancelWork();
     this.#provider = null;
     this.#closeChannel();
+  }
+
+  #dropProvider() {
+    if (!this.#provider) return;
+    this.#stopProvider();
     this.#schedule();
   }
 
@@ -942,7 +938,7 @@ class IdmintClient {
     if (this.#channel) {
       const wait = this.#peerRefreshingUntil - this.#clock.now();
       if (wait > 0) {
-        await this.#waitForChange(wait);
+        await this.#sleep(wait, this.#changeWaiters);
         if (this.#superseded(tokenAtStart, epoch)) return SKIPPED;
       }
       this.#broadcast({ type: "refreshing", ms: PEER_WAIT_MS });
@@ -963,7 +959,7 @@ class IdmintClient {
     let last = null;
     let attempts = 0;
     for (let attempt = 0; attempt <= retryCount; attempt += 1) {
-      if (attempt > 0) await this.#backoff(backoffDelay(attempt, retryDelay, maxRetryDelay));
+      if (attempt > 0) await this.#sleep(backoffDelay(attempt, retryDelay, maxRetryDelay), this.#wakers);
       this.#checkLive(epoch, provider);
       attempts += 1;
       try {
@@ -1051,15 +1047,16 @@ class IdmintClient {
     });
   }
 
-  #backoff(ms) {
+  /** Wait `ms`, or less: until one of `waiters` (`#wakers`, `#changeWaiters`) is called. */
+  #sleep(ms, waiters) {
     return new Promise((resolve) => {
-      const wake = () => {
+      const done = () => {
         this.#clock.clearTimeout(id);
-        this.#wakers.delete(wake);
+        waiters.delete(done);
         resolve();
       };
-      const id = this.#clock.setTimeout(wake, ms);
-      this.#wakers.add(wake);
+      const id = this.#clock.setTimeout(done, ms);
+      waiters.add(done);
     });
   }
 
@@ -1069,18 +1066,6 @@ class IdmintClient {
 
   #notifyChange() {
     for (const done of [...this.#changeWaiters]) done();
-  }
-
-  #waitForChange(ms) {
-    return new Promise((resolve) => {
-      const done = () => {
-        this.#clock.clearTimeout(id);
-        this.#changeWaiters.delete(done);
-        resolve();
-      };
-      const id = this.#clock.setTimeout(done, ms);
-      this.#changeWaiters.add(done);
-    });
   }
 
   // ---- other tabs ----------------------------------------------------------------------------
@@ -1212,7 +1197,7 @@ class IdmintClient {
       try {
         data = await response.json();
       } catch {
-        data = null;
+        // not JSON: the error names the HTTP status
       }
       if (!response.ok || data === null || typeof data !== "object" || data.error) throw errorFromAnswer(response.status, data);
       return data;
