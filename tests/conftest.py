@@ -217,11 +217,12 @@ def idmint_serve(
         stop(process)
 
 
-@contextmanager
-def chromium_browser() -> Iterator[Any]:
-    """Debian's Chromium under playwright. Fails in CI (.ci/run installs it), skips elsewhere
-    when it is missing. Use it from a module-scoped fixture: playwright's sync API keeps an
-    event loop running in this thread while it is open, which would break later asyncio tests."""
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium under playwright, for the browser and example suites. Fails in CI
+    (.ci/run installs it), skips elsewhere when it is missing. Module scope: playwright's sync
+    API keeps an event loop running in this thread while it is open, which would break later
+    asyncio tests."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is not installed")

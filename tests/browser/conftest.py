@@ -27,7 +27,6 @@ import pytest
 from conftest import (
     ADMIN_TOKEN,
     RunningIdmint,
-    chromium_browser,
     free_port,
     idmint_init,
     idmint_serve,
@@ -155,12 +154,6 @@ def app(idmint_server: Idmint) -> Iterator[App]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium_browser() as chromium:
-        yield chromium
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ from conftest import (
     ADMIN_TOKEN,
     IDMINT,
     RunningIdmint,
-    chromium_browser,
     free_port,
     idmint_init,
     launch,
@@ -129,13 +128,6 @@ def short_tokens(idmint_server: Idmint) -> Iterator[int]:
         yield 4
     finally:
         idmint_server.patch_workspace(tokenTtlSeconds=before["tokenTtlSeconds"])
-
-
-# Module scope, as in tests/browser (see chromium_browser).
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium_browser() as chromium:
-        yield chromium
 
 
 @pytest.fixture
