@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
@@ -25,13 +24,14 @@ from idmint.client._models import (
     UserPage,
     Workspace,
 )
+from idmint.client._transport import AsyncHttpClientOwner
 
 __all__ = ["AsyncIdmintClient"]
 
 T = TypeVar("T")
 
 
-class AsyncIdmintClient:
+class AsyncIdmintClient(AsyncHttpClientOwner):
     """A client of one idmint server, for one workspace.
 
     .. code-block:: python
@@ -73,14 +73,9 @@ class AsyncIdmintClient:
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        if transport is not None and http_client is not None:
-            raise ValueError("Pass transport or http_client, not both.")
+        super().__init__(http_client, transport, timeout)
         self._requests = Requests(
             base_url, api_key=api_key, auth_token=auth_token, admin_token=admin_token
-        )
-        self._owns_client = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            timeout=timeout, transport=transport, headers={"User-Agent": USER_AGENT}
         )
 
     @property
@@ -97,6 +92,7 @@ class AsyncIdmintClient:
     # --- plumbing -----------------------------------------------------------------------------
 
     async def _send(self, call: Call[T]) -> T:
+        # The User-Agent again: a passed-in http_client has its own default headers.
         try:
             response = await self._http.request(
                 call.method,
@@ -109,24 +105,8 @@ class AsyncIdmintClient:
             raise transport_error(call.method, call.url, exc) from exc
         return call.finish(response)
 
-    async def aclose(self) -> None:
-        """Release the connection pool (not an ``http_client`` that was passed in)."""
-        if self._owns_client:
-            await self._http.aclose()
-
     async def close(self) -> None:
         """The same as :meth:`aclose`."""
-        await self.aclose()
-
-    async def __aenter__(self) -> AsyncIdmintClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
         await self.aclose()
 
     # --- mint ---------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
@@ -24,13 +23,14 @@ from idmint.client._models import (
     UserPage,
     Workspace,
 )
+from idmint.client._transport import HttpClientOwner
 
 __all__ = ["IdmintClient"]
 
 T = TypeVar("T")
 
 
-class IdmintClient:
+class IdmintClient(HttpClientOwner):
     """A client of one idmint server, for one workspace.
 
     .. code-block:: python
@@ -67,14 +67,9 @@ class IdmintClient:
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
-        if transport is not None and http_client is not None:
-            raise ValueError("Pass transport or http_client, not both.")
+        super().__init__(http_client, transport, timeout)
         self._requests = Requests(
             base_url, api_key=api_key, auth_token=auth_token, admin_token=admin_token
-        )
-        self._owns_client = http_client is None
-        self._http = http_client or httpx.Client(
-            timeout=timeout, transport=transport, headers={"User-Agent": USER_AGENT}
         )
 
     @property
@@ -91,6 +86,7 @@ class IdmintClient:
     # --- plumbing -----------------------------------------------------------------------------
 
     def _send(self, call: Call[T]) -> T:
+        # The User-Agent again: a passed-in http_client has its own default headers.
         try:
             response = self._http.request(
                 call.method,
@@ -102,22 +98,6 @@ class IdmintClient:
         except httpx.RequestError as exc:
             raise transport_error(call.method, call.url, exc) from exc
         return call.finish(response)
-
-    def close(self) -> None:
-        """Release the connection pool (not an ``http_client`` that was passed in)."""
-        if self._owns_client:
-            self._http.close()
-
-    def __enter__(self) -> IdmintClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- mint ---------------------------------------------------------------------------------
 

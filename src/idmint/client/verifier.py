@@ -27,14 +27,13 @@ import math
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from types import TracebackType
 from typing import Final
 
 import httpx
 
 from idmint.claims import DEFAULT_LEEWAY
 from idmint.client._errors import error_from_response, transport_error
-from idmint.client._http import USER_AGENT
+from idmint.client._transport import AsyncHttpClientOwner, HttpClientOwner
 from idmint.clock import Clock, SystemClock
 from idmint.errors import IdmintError, UnavailableError, UnknownKeyError
 from idmint.jwk import JWKSet, VerificationKey
@@ -73,6 +72,16 @@ def cache_lifetime(headers: httpx.Headers) -> float:
     if age.isdigit():
         lifetime -= float(age)
     return min(max(lifetime, 0.0), MAX_MAX_AGE)
+
+
+def _key_set(response: httpx.Response) -> JWKSet:
+    if not response.is_success:
+        raise error_from_response(response)
+    try:
+        document: object = response.json()
+    except ValueError:
+        document = None  # from_dict refuses it as not a JWK set
+    return JWKSet.from_dict(document)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,31 +124,47 @@ class _KeyCache:
         """Whether the cooldown since the last fetch attempt is over."""
         return now - self.last_attempt >= self.min_refetch_interval
 
-    def accept(self, response: httpx.Response, now: float) -> None:
-        """Take a fetched answer as the new set.
+    def needs_fetch(self, now: float) -> bool:
+        """Whether the set is stale (or missing) and the cooldown allows fetching it again."""
+        return self.is_stale(now) and self.cooled_down(now)
+
+    def failed(self, error: IdmintError) -> IdmintError:
+        """Note a failed fetch; ``error``, to raise."""
+        self.last_error = error
+        return error
+
+    def accept(self, response: httpx.Response, now: float) -> JWKSet:
+        """Take a fetched answer as the new set, and return it.
 
         :raises IdmintError: the server's error, or ``InvalidKeyError`` for a set that does
-            not import strictly; the current set then stays.
+            not import strictly; noted as the last error, and the current set stays.
         """
-        if not response.is_success:
-            raise error_from_response(response)
         try:
-            document: object = response.json()
-        except ValueError:
-            document = None  # from_dict refuses it as not a JWK set
-        keys = JWKSet.from_dict(document)
+            keys = _key_set(response)
+        except IdmintError as exc:
+            self.failed(exc)
+            raise
         self.snapshot = _Snapshot(keys, now + cache_lifetime(response.headers), self.generation + 1)
         self.last_error = None
+        return keys
 
-    def unavailable(self) -> UnavailableError:
-        """The error for a verification with no set at all, after a failed fetch."""
-        return UnavailableError(
-            f"The JWKS at {self.jwks_uri} could not be fetched ({self.last_error}); "
-            f"the next attempt is after the {self.min_refetch_interval:g} s cooldown."
-        )
+    def generation_in_use(self) -> int:
+        """The generation of the set in hand.
+
+        :raises UnavailableError: when there is none (the fetches so far failed).
+        """
+        if self.snapshot is None:
+            raise UnavailableError(
+                f"The JWKS at {self.jwks_uri} could not be fetched ({self.last_error}); "
+                f"the next attempt is after the {self.min_refetch_interval:g} s cooldown."
+            ) from self.last_error
+        return self.snapshot.generation
 
 
 class _Base:
+    """What both verifiers hold: the issuer and audience, the clock, the key cache, and the
+    core verifier that resolves keys through that cache."""
+
     def __init__(
         self,
         issuer: str,
@@ -174,7 +199,7 @@ class _Base:
         return f"{type(self).__name__}({self.issuer!r}, audience={self.audience!r})"
 
 
-class RemoteVerifier(_Base):
+class RemoteVerifier(_Base, HttpClientOwner):
     """Verifies an idmint workspace's user tokens with its published JWKS (thread-safe).
 
     :param issuer: the workspace's issuer, exactly as tokens carry it in ``iss``
@@ -205,9 +230,9 @@ class RemoteVerifier(_Base):
         timeout: float = 10.0,
         jwks_uri: str | None = None,
     ) -> None:
-        if transport is not None and http_client is not None:
-            raise ValueError("Pass transport or http_client, not both.")
-        super().__init__(
+        HttpClientOwner.__init__(self, http_client, transport, timeout)
+        _Base.__init__(
+            self,
             issuer,
             audience,
             leeway=leeway,
@@ -216,10 +241,6 @@ class RemoteVerifier(_Base):
             jwks_uri=jwks_uri,
         )
         self._lock = threading.Lock()
-        self._owns_client = http_client is None
-        self._http = http_client or httpx.Client(
-            timeout=timeout, transport=transport, headers={"User-Agent": USER_AGENT}
-        )
 
     def verify(self, token: str) -> VerifiedToken:
         """Verify a token: signature under the key its ``kid`` names, then the claims.
@@ -244,24 +265,18 @@ class RemoteVerifier(_Base):
         :raises IdmintError: when the fetch fails (the current set stays).
         """
         with self._lock:
-            self._fetch()
-        assert self._cache.snapshot is not None  # noqa: S101 - _fetch set it or raised
-        return self._cache.snapshot.keys
+            return self._fetch()
 
-    def _fetch(self) -> None:
+    def _fetch(self) -> JWKSet:
         # Call with the lock held.
         cache = self._cache
         now = self.clock.now()
         cache.last_attempt = now
         try:
-            try:
-                response = self._http.get(cache.jwks_uri, headers={"Accept": "application/json"})
-            except httpx.RequestError as exc:
-                raise transport_error("GET", cache.jwks_uri, exc) from exc
-            cache.accept(response, now)
-        except IdmintError as exc:
-            cache.last_error = exc
-            raise
+            response = self._http.get(cache.jwks_uri, headers={"Accept": "application/json"})
+        except httpx.RequestError as exc:
+            raise cache.failed(transport_error("GET", cache.jwks_uri, exc)) from exc
+        return cache.accept(response, now)
 
     def _ensure_keys(self) -> int:
         """Fetch when there is no set, or refresh a stale one; the generation in use."""
@@ -272,16 +287,14 @@ class RemoteVerifier(_Base):
         if not self._lock.acquire(blocking=cache.snapshot is None):
             return cache.generation
         try:
-            if cache.is_stale(self.clock.now()) and cache.cooled_down(self.clock.now()):
+            if cache.needs_fetch(self.clock.now()):
                 try:
                     self._fetch()
                 except IdmintError as exc:
                     if cache.snapshot is None:
                         raise
                     logger.warning("keeping the stale JWKS of %s: %s", cache.jwks_uri, exc)
-            if cache.snapshot is None:
-                raise cache.unavailable() from cache.last_error
-            return cache.generation
+            return cache.generation_in_use()
         finally:
             self._lock.release()
 
@@ -301,24 +314,8 @@ class RemoteVerifier(_Base):
                 return False
             return True
 
-    def close(self) -> None:
-        """Release the connection pool (not an ``http_client`` that was passed in)."""
-        if self._owns_client:
-            self._http.close()
 
-    def __enter__(self) -> RemoteVerifier:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class AsyncRemoteVerifier(_Base):
+class AsyncRemoteVerifier(_Base, AsyncHttpClientOwner):
     """:class:`RemoteVerifier` for asyncio: ``await verifier.verify(token)``; the same
     parameters, with an ``httpx.AsyncClient`` / ``httpx.AsyncBaseTransport``.  Fetches hold
     an :class:`asyncio.Lock`; use one instance per event loop."""
@@ -336,9 +333,9 @@ class AsyncRemoteVerifier(_Base):
         timeout: float = 10.0,
         jwks_uri: str | None = None,
     ) -> None:
-        if transport is not None and http_client is not None:
-            raise ValueError("Pass transport or http_client, not both.")
-        super().__init__(
+        AsyncHttpClientOwner.__init__(self, http_client, transport, timeout)
+        _Base.__init__(
+            self,
             issuer,
             audience,
             leeway=leeway,
@@ -347,10 +344,6 @@ class AsyncRemoteVerifier(_Base):
             jwks_uri=jwks_uri,
         )
         self._lock = asyncio.Lock()
-        self._owns_client = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            timeout=timeout, transport=transport, headers={"User-Agent": USER_AGENT}
-        )
 
     async def verify(self, token: str) -> VerifiedToken:
         """See :meth:`RemoteVerifier.verify`."""
@@ -365,25 +358,17 @@ class AsyncRemoteVerifier(_Base):
     async def refresh(self) -> JWKSet:
         """See :meth:`RemoteVerifier.refresh`."""
         async with self._lock:
-            await self._fetch()
-        assert self._cache.snapshot is not None  # noqa: S101 - _fetch set it or raised
-        return self._cache.snapshot.keys
+            return await self._fetch()
 
-    async def _fetch(self) -> None:
+    async def _fetch(self) -> JWKSet:
         cache = self._cache
         now = self.clock.now()
         cache.last_attempt = now
         try:
-            try:
-                response = await self._http.get(
-                    cache.jwks_uri, headers={"Accept": "application/json"}
-                )
-            except httpx.RequestError as exc:
-                raise transport_error("GET", cache.jwks_uri, exc) from exc
-            cache.accept(response, now)
-        except IdmintError as exc:
-            cache.last_error = exc
-            raise
+            response = await self._http.get(cache.jwks_uri, headers={"Accept": "application/json"})
+        except httpx.RequestError as exc:
+            raise cache.failed(transport_error("GET", cache.jwks_uri, exc)) from exc
+        return cache.accept(response, now)
 
     async def _ensure_keys(self) -> int:
         cache = self._cache
@@ -392,16 +377,14 @@ class AsyncRemoteVerifier(_Base):
         if cache.snapshot is not None and self._lock.locked():
             return cache.generation  # another task is refreshing; the stale set still serves
         async with self._lock:
-            if cache.is_stale(self.clock.now()) and cache.cooled_down(self.clock.now()):
+            if cache.needs_fetch(self.clock.now()):
                 try:
                     await self._fetch()
                 except IdmintError as exc:
                     if cache.snapshot is None:
                         raise
                     logger.warning("keeping the stale JWKS of %s: %s", cache.jwks_uri, exc)
-            if cache.snapshot is None:
-                raise cache.unavailable() from cache.last_error
-            return cache.generation
+            return cache.generation_in_use()
 
     async def _refetch_unless_newer(self, seen: int) -> bool:
         async with self._lock:
@@ -416,19 +399,3 @@ class AsyncRemoteVerifier(_Base):
                 logger.warning("refetching the JWKS of %s failed: %s", cache.jwks_uri, exc)
                 return False
             return True
-
-    async def aclose(self) -> None:
-        """Release the connection pool (not an ``http_client`` that was passed in)."""
-        if self._owns_client:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> AsyncRemoteVerifier:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
