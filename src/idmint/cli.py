@@ -40,7 +40,7 @@ from idmint.errors import (
 from idmint.jws import DEFAULT_LIMITS
 from idmint.service import Idmint
 from idmint.settings import Settings
-from idmint.store import SigningKeyRow, User, Workspace
+from idmint.store import SigningKeyRow, User, UserProfile, Workspace
 from idmint.tokens import MintedToken
 
 __all__ = ["app", "main"]
@@ -528,16 +528,23 @@ def _report_invalid(exc: TokenError, unverified: dict[str, Any] | None, *, as_js
 # --- users --------------------------------------------------------------------------------
 
 
-def _user_dict(user: User) -> dict[str, Any]:
+def _user_dict(user: User, profile: UserProfile | None) -> dict[str, Any]:
     return {
         "userId": user.user_id,
         "email": user.email,
+        "emailShared": user.email_conflict is not None,
         "organizationId": user.organization_id,
-        "name": user.name,
         "isAdmin": user.is_admin,
         "createdAt": _when(user.created_at),
         "updatedAt": _when(user.updated_at),
+        # Untrusted: what the user's client last sent to identify.
+        "profile": {} if profile is None else dict(profile.profile or {}),
     }
+
+
+def _profile_name(profile: UserProfile | None) -> str:
+    name = None if profile is None else (profile.profile or {}).get("name")
+    return name if isinstance(name, str) else "-"
 
 
 @users_app.command("add")
@@ -593,28 +600,113 @@ def users_list(
     with _service() as idmint:
         workspace = _workspace(idmint, api_key)
         users = idmint.users.list(workspace.api_key, limit=limit, after=after)
+        profiles = idmint.users.profiles(workspace.api_key, users)
     following = users[-1].user_id if len(users) == limit else None
     if as_json:
-        _echo_json({"users": [_user_dict(user) for user in users], "next": following})
+        _echo_json(
+            {
+                "users": [_user_dict(user, profiles.get(user.user_id)) for user in users],
+                "next": following,
+            }
+        )
         return
     out = _stdout()
     if not users:
         out.print("No users.")
         return
-    table = Table("userId", "email", "organizationId", "name", "admin")
+    table = Table("userId", "email", "organizationId", "name (untrusted)", "admin")
     table.add_column("created (UTC)", no_wrap=True)
     for user in users:
         table.add_row(
             _plain(user.user_id),
             _plain(user.email or "-"),
             _plain(user.organization_id or "-"),
-            _plain(user.name or "-"),
+            _plain(_profile_name(profiles.get(user.user_id))),
             "yes" if user.is_admin else "no",
             _when(user.created_at)[:16].replace("T", " "),
         )
     out.print(table)
     if following is not None:
         out.print(f"More: idmint users list --after {_plain(following)}")
+
+
+@users_app.command("set")
+def users_set(
+    user_id: Annotated[str, typer.Argument(help="The user's userId.", show_default=False)],
+    email: Annotated[
+        str | None,
+        typer.Option(help="New email (unique in the workspace); '' clears it.", show_default=False),
+    ] = None,
+    organization: Annotated[
+        str | None,
+        typer.Option(help="New organizationId; '' clears it.", show_default=False),
+    ] = None,
+    admin: Annotated[
+        bool | None,
+        typer.Option(
+            "--admin/--no-admin", help="Make the user an admin, or not.", show_default=False
+        ),
+    ] = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Change a user's trusted attributes (what minting by email puts into the token).
+
+    Options left out stay as they are. An email another user holds is an error,
+    email_taken. Tokens already minted keep what they carry.
+
+    Example:
+
+        idmint users set user-1 --email ann@example.org --no-admin
+    """
+    changes: dict[str, Any] = {}
+    if email is not None:
+        changes["email"] = email or None
+    if organization is not None:
+        changes["organization_id"] = organization or None
+    if admin is not None:
+        changes["is_admin"] = admin
+    if not changes:
+        raise typer.BadParameter(
+            "give at least one of them.", param_hint="'--email' / '--organization' / '--admin'"
+        )
+    with _service() as idmint:
+        workspace = _workspace(idmint, api_key)
+        user = idmint.users.update(workspace.api_key, user_id, actor="cli", changes=changes)
+    _stdout().print(f"Updated user {_plain(user.user_id)}.")
+
+
+@users_app.command("duplicates")
+def users_duplicates(api_key: ApiKeyOption = None, as_json: JsonOption = False) -> None:
+    """List the users who share an email from before emails were unique.
+
+    Minting by such an email answers email_ambiguous until all but one of its users have
+    another email (`idmint users set USER_ID --email ...`) or are deleted.
+
+    Example:
+
+        idmint users duplicates --json
+    """
+    with _service() as idmint:
+        workspace = _workspace(idmint, api_key)
+        users = idmint.users.duplicates(workspace.api_key)
+    if as_json:
+        _echo_json(
+            {"duplicates": [{"email": user.email, "userId": user.user_id} for user in users]}
+        )
+        return
+    out = _stdout()
+    if not users:
+        out.print("No users share an email.")
+        return
+    table = Table("email", "userId")
+    table.add_column("created (UTC)", no_wrap=True)
+    for user in users:
+        table.add_row(
+            _plain(user.email or "-"),
+            _plain(user.user_id),
+            _when(user.created_at)[:16].replace("T", " "),
+        )
+    out.print(table)
 
 
 # --- settings -----------------------------------------------------------------------------

@@ -46,7 +46,9 @@ attributes (``claim``, ``kid``, ``expired_at``), never only inside the message.
     │   └── WorkspaceNotFoundError        workspace_not_found
     ├── ConflictError                     conflict
     │   ├── WorkspaceExistsError          workspace_exists
-    │   └── UserExistsError               user_exists
+    │   ├── UserExistsError               user_exists
+    │   ├── EmailTakenError               email_taken
+    │   └── EmailAmbiguousError           email_ambiguous
     ├── IdentifyError                     identify_failed
     │   ├── JwtRequiredError              jwt_required
     │   ├── OriginNotAllowedError         origin_not_allowed
@@ -75,7 +77,9 @@ __all__ = [
     "ConflictError",
     "CredentialError",
     "CredentialsMissingError",
+    "EmailAmbiguousError",
     "EmailMismatchError",
+    "EmailTakenError",
     "ForbiddenHeaderError",
     "IdentifyError",
     "IdentityMismatchError",
@@ -496,9 +500,21 @@ class WorkspaceExistsError(ConflictError):
 
 
 class UserExistsError(ConflictError):
-    """Raised when creating a user whose userId or email is taken in the workspace."""
+    """Raised when creating a user whose userId is taken in the workspace."""
 
     code = "user_exists"
+
+
+class EmailTakenError(ConflictError):
+    """Raised when a write would give a user an email that another user of the workspace holds."""
+
+    code = "email_taken"
+
+
+class EmailAmbiguousError(ConflictError):
+    """Raised when minting by an email that several users held before emails became unique."""
+
+    code = "email_ambiguous"
 
 
 class IdentifyError(IdmintError):

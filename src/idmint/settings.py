@@ -75,13 +75,14 @@ class Settings(BaseSettings):
         "found by email before re-reading the store (changes on the same instance take effect "
         "at once).",
     )
-    write_behind_seconds: float = Field(
-        0.1,
-        ge=0,
-        le=10,
-        description="How long user records and sessions from mint and identify may wait in "
-        "memory before they are written together (one batch per interval, and at once before "
-        "any read of users or sessions on the same instance). 0 writes them on the request.",
+    commit_timeout_seconds: float = Field(
+        5.0,
+        ge=0.1,
+        le=60,
+        description="How long a mint or identify waits for its writes (user change, session, "
+        "audit event) to be committed before it is answered 503 unavailable; its writes are "
+        "then withdrawn, never written later. Writes are committed in groups, and every 2xx "
+        "answer comes after its own commit.",
     )
     access_log: bool = Field(
         False,

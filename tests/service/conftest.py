@@ -49,16 +49,14 @@ def settings(tmp_path: Any) -> Settings:
 
 @pytest.fixture
 def store(migrated_store: Store) -> Iterator[Store]:
-    """A migrated, empty store: SQLite or PostgreSQL, with write-behind on as the service
-    runs it (``IDMINT_WRITE_BEHIND_SECONDS`` > 0, the default)."""
+    """A migrated, empty store: SQLite or PostgreSQL, its writes by group commit as the service
+    runs it."""
     empty_tables(migrated_store)
-    migrated_store.write_behind = True
     try:
         yield migrated_store
     finally:
-        migrated_store.write_behind = False
         with contextlib.suppress(Exception):  # a test may have left its store unusable
-            migrated_store.flush_pending()
+            migrated_store.drain()
 
 
 @pytest.fixture

@@ -59,14 +59,17 @@ def test_identify_returns_a_verified_session_and_stores_the_profile(
     assert session.user == body
 
     user = idmint.users.get(api_key, "user-1")
-    assert (user.name, user.photo_url, user.email, user.organization_id, user.is_admin) == (
-        "Ann Lee",
-        "https://example.com/ann.png",
-        "ann@example.com",
-        "org-1",
-        True,
-    )
-    assert user.profile == {"plan": "pro", "seats": 3, "tags": ["beta", "ünïcode"]}
+    assert (user.email, user.organization_id, user.is_admin) == ("ann@example.com", "org-1", True)
+    profile = idmint.users.profile(api_key, "user-1")
+    assert profile is not None
+    assert profile.profile == {
+        "name": "Ann Lee",
+        "photoUrl": "https://example.com/ann.png",
+        "plan": "pro",
+        "seats": 3,
+        "tags": ["beta", "ünïcode"],
+    }
+    assert profile.updated_at == clock.now()
 
     record = idmint.store.session_record(session.id)
     assert record is not None
@@ -83,14 +86,17 @@ def test_identify_returns_a_verified_session_and_stores_the_profile(
     )
 
 
-def test_identify_creates_an_unknown_user(idmint: Idmint, tenant: InitResult) -> None:
+def test_identify_never_creates_a_user(idmint: Idmint, tenant: InitResult) -> None:
     api_key = tenant.workspace.api_key
     minted = _mint(idmint, tenant, user_id="ユーザー 🚀", email="zoë@exämple.com")
     idmint.users.delete(api_key, "ユーザー 🚀", actor="admin")
     body = {"userId": "ユーザー 🚀", "organizationId": "org-1", "email": "zoë@exämple.com"}
     session = idmint.tokens.identify(api_key, body, minted.token)
     assert session.user["userId"] == "ユーザー 🚀"
-    assert idmint.users.get(api_key, "ユーザー 🚀").email == "zoë@exämple.com"
+    assert idmint.users.list(api_key) == []  # only authenticated callers write users
+    profile = idmint.users.profile(api_key, "ユーザー 🚀")
+    assert profile is not None
+    assert profile.profile == {}
 
 
 def test_is_admin_never_comes_from_the_identify_body(idmint: Idmint, tenant: InitResult) -> None:
@@ -104,7 +110,9 @@ def test_is_admin_never_comes_from_the_identify_body(idmint: Idmint, tenant: Ini
     assert "is_admin" not in session.user
     user = idmint.users.get(api_key, "user-1")
     assert user.is_admin is False
-    assert user.profile == {}
+    profile = idmint.users.profile(api_key, "user-1")
+    assert profile is not None
+    assert profile.profile == {}
     record = idmint.store.session_record(session.id)
     assert record is not None
     assert record.is_admin is False
@@ -126,7 +134,10 @@ def test_identify_of_an_existing_user_keeps_admin_and_updates_profile(
     minted = _mint(idmint, tenant, is_admin=True)
     idmint.tokens.identify(api_key, {**ANN, "name": "Ann", "isAdmin": False}, minted.token)
     user = idmint.users.get(api_key, "user-1")
-    assert (user.name, user.is_admin) == ("Ann", True)
+    assert user.is_admin is True
+    profile = idmint.users.profile(api_key, "user-1")
+    assert profile is not None
+    assert profile.profile == {"name": "Ann"}
 
 
 @pytest.mark.parametrize(
@@ -186,7 +197,8 @@ def test_mismatched_identify_stores_nothing(idmint: Idmint, tenant: InitResult) 
             api_key, {**ANN, "email": "x@example.com", "name": "X"}, minted.token
         )
     assert [u.user_id for u in idmint.users.list(api_key)] == ["user-1"]
-    assert idmint.users.get(api_key, "user-1").name is None
+    assert idmint.users.profile(api_key, "user-1") is None
+    assert idmint.users.profile(api_key, "intruder") is None
 
 
 def test_email_comparison_is_case_insensitive(idmint: Idmint, tenant: InitResult) -> None:
@@ -198,16 +210,24 @@ def test_email_comparison_is_case_insensitive(idmint: Idmint, tenant: InitResult
         assert session.verified is True
 
 
-def test_token_without_organization_or_email_accepts_any(
+def test_a_client_organization_or_email_the_token_lacks_is_ignored(
     idmint: Idmint, tenant: InitResult
 ) -> None:
-    minted = idmint.tokens.mint(tenant.workspace.api_key, tenant.auth_token.secret, "user-1")
+    api_key = tenant.workspace.api_key
+    minted = idmint.tokens.mint(api_key, tenant.auth_token.secret, "user-1")
     session = idmint.tokens.identify(
-        tenant.workspace.api_key,
+        api_key,
         {"userId": "user-1", "organizationId": "org-9", "email": "any@example.com"},
         minted.token,
     )
-    assert session.organization_id == "org-9"
+    # Accepted, but not believed: not in the session, not stored anywhere.
+    assert session.organization_id is None
+    assert session.user == {"userId": "user-1"}
+    user = idmint.users.get(api_key, "user-1")
+    assert (user.organization_id, user.email) == (None, None)
+    profile = idmint.users.profile(api_key, "user-1")
+    assert profile is not None
+    assert profile.profile == {}
 
 
 def test_jwt_is_required_by_default(idmint: Idmint, tenant: InitResult) -> None:
@@ -228,10 +248,12 @@ def test_development_mode_works_without_a_token(
     assert session.verified is False
     assert session.is_admin is False
     assert session.claims == {}
-    assert session.organization_id == "org-1"
+    assert session.organization_id == "org-1"  # the client's own claim, shown unverified
     assert session.expires_at == clock.now() + 48 * 3600
-    user = idmint.users.get(api_key, "user-1")
-    assert (user.name, user.is_admin) == ("Ann", False)
+    assert idmint.users.list(api_key) == []  # nothing it brings reaches a later mint
+    profile = idmint.users.profile(api_key, "user-1")
+    assert profile is not None
+    assert profile.profile == {"name": "Ann"}
     record = idmint.store.session_record(session.id)
     assert record is not None
     assert (record.verified, record.jti) == (False, None)

@@ -7,6 +7,7 @@ import pytest
 from idmint import FrozenClock
 from idmint.errors import (
     ApiKeyNotFoundError,
+    EmailTakenError,
     InvalidArgumentError,
     InvalidEmailError,
     UserExistsError,
@@ -30,14 +31,15 @@ def test_create_and_get_a_user(idmint: Idmint, tenant: InitResult, clock: Frozen
     )
     assert created.created_at == clock.now()
     user = idmint.users.get(api_key, "user-1")
-    assert (user.user_id, user.email, user.organization_id, user.name, user.is_admin) == (
+    assert (user.user_id, user.email, user.organization_id, user.is_admin) == (
         "user-1",
         "Ann@Example.com",
         "org-1",
-        "Ann",
         True,
     )
-    assert user.profile == {}
+    profile = idmint.users.profile(api_key, "user-1")
+    assert profile is not None
+    assert profile.profile == {"name": "Ann"}  # the name starts the (untrusted) profile
 
 
 def test_create_duplicate_user(idmint: Idmint, tenant: InitResult) -> None:
@@ -163,7 +165,10 @@ def test_unicode_users_round_trip(idmint: Idmint, tenant: InitResult) -> None:
         name="Zoë",
     )
     user = idmint.users.get(api_key, "ユーザー 🚀")
-    assert (user.email, user.organization_id, user.name) == ("zoë@exämple.com", "組織-1", "Zoë")
+    assert (user.email, user.organization_id) == ("zoë@exämple.com", "組織-1")
+    profile = idmint.users.profile(api_key, "ユーザー 🚀")
+    assert profile is not None
+    assert profile.profile == {"name": "Zoë"}
     assert idmint.users.by_email(api_key, "zoë@exämple.com").user_id == "ユーザー 🚀"
     assert [u.user_id for u in idmint.users.list(api_key)] == ["ユーザー 🚀"]
 
@@ -202,27 +207,124 @@ def test_a_change_on_this_instance_reaches_the_email_look_up_at_once(
         idmint.tokens.mint_for_email(api_key, secret, "ann@example.com")
     assert idmint.users.by_email(api_key, "ann.new@example.com").user_id == "user-1"
 
-    # Identify sets the email too (a token without one leaves it to the client).
+    # Identify never sets the email (a token without one leaves it unproven).
     token = idmint.tokens.mint(api_key, secret, "user-2").token
-    with pytest.raises(UserNotFoundError):
-        idmint.users.by_email(api_key, "bob@example.com")
     idmint.tokens.identify(api_key, {"userId": "user-2", "email": "bob@example.com"}, token)
-    assert idmint.users.by_email(api_key, "bob@example.com").user_id == "user-2"
+    with pytest.raises(UserNotFoundError):
+        idmint.tokens.mint_for_email(api_key, secret, "bob@example.com")
+
+    # An admin's change reaches it at once too.
+    idmint.users.update(api_key, "user-2", actor="admin", changes={"email": "bob@example.com"})
+    assert idmint.tokens.mint_for_email(api_key, secret, "bob@example.com")[1].user_id == "user-2"
     idmint.users.delete(api_key, "user-2", actor="admin")
     with pytest.raises(UserNotFoundError):
         idmint.tokens.mint_for_email(api_key, secret, "bob@example.com")
 
 
-def test_an_older_user_taking_an_address_becomes_its_owner_at_once(
+def test_an_address_another_user_holds_is_email_taken_and_changes_nothing(
+    idmint: Idmint, tenant: InitResult, clock: FrozenClock
+) -> None:
+    api_key, secret = tenant.workspace.api_key, tenant.auth_token.secret
+    idmint.users.create(api_key, "older", actor="admin", email="old@example.com")
+    clock.advance(1)
+    idmint.users.create(api_key, "newer", actor="admin", email="Shared@Example.com")
+    assert idmint.users.by_email(api_key, "shared@example.com").user_id == "newer"
+    attempts = [
+        lambda: idmint.tokens.issue(
+            tenant.workspace, "older", actor="test", email="shared@example.com", is_admin=True
+        ),
+        lambda: idmint.tokens.mint(api_key, secret, "older", email="SHARED@example.com"),
+        lambda: idmint.tokens.mint(api_key, secret, "third", email="shared@example.com"),
+        lambda: idmint.users.create(api_key, "fourth", actor="admin", email="shared@EXAMPLE.com"),
+        lambda: idmint.users.update(
+            api_key, "older", actor="admin", changes={"email": "shared@example.com"}
+        ),
+    ]
+    for attempt in attempts:
+        with pytest.raises(EmailTakenError) as info:
+            attempt()
+        assert (info.value.code, info.value.http_status) == ("email_taken", 409)
+    assert idmint.users.by_email(api_key, "shared@example.com").user_id == "newer"
+    older = idmint.users.get(api_key, "older")
+    assert (older.email, older.is_admin) == ("old@example.com", False)
+    assert [u.user_id for u in idmint.users.list(api_key)] == ["newer", "older"]
+
+
+def test_two_mints_in_one_group_commit_cannot_share_an_email(
+    idmint: Idmint, tenant: InitResult
+) -> None:
+    api_key, secret = tenant.workspace.api_key, tenant.auth_token.secret
+    # Both submitted before either is committed: the same transaction, or the next.
+    first = idmint.tokens.start_mint(api_key, secret, "ann", email="x@example.com")
+    second = idmint.tokens.start_mint(api_key, secret, "bob", email="x@example.com")
+    third = idmint.tokens.start_mint(api_key, secret, "cat", email="cat@example.com")
+    assert first.result().claims["sub"] == "ann"
+    with pytest.raises(EmailTakenError):
+        second.result()
+    assert third.result().claims["sub"] == "cat"
+    assert idmint.users.by_email(api_key, "x@example.com").user_id == "ann"
+    assert [u.user_id for u in idmint.users.list(api_key)] == ["ann", "cat"]
+
+
+@pytest.mark.parametrize(
+    ("stored", "asked", "same"),
+    [
+        ("Ann.Lee@Example.COM", "ann.lee@example.com", True),
+        ("strasse@x.com", "straße@x.com", False),  # casefold would merge these
+        ("kate@x.com", "\u212aate@x.com", False),  # the Kelvin sign is not a K
+        ("ÉLODIE@x.com", "élodie@x.com", False),  # only ASCII letters ignore case
+        ("e\u0301lodie@x.com", "\u00e9lodie@x.com", True),  # NFD and NFC: one address
+        ("ann@exämple.com", "ANN@EXäMPLE.COM", True),
+    ],
+)
+def test_emails_compare_ascii_letters_without_case_and_the_rest_exactly_in_nfc(
+    idmint: Idmint, tenant: InitResult, stored: str, asked: str, same: bool
+) -> None:
+    api_key = tenant.workspace.api_key
+    idmint.users.create(api_key, "user-1", actor="admin", email=stored)
+    if same:
+        assert idmint.users.by_email(api_key, asked).user_id == "user-1"
+        with pytest.raises(EmailTakenError):
+            idmint.users.create(api_key, "user-2", actor="admin", email=asked)
+    else:
+        with pytest.raises(UserNotFoundError):
+            idmint.users.by_email(api_key, asked)
+        idmint.users.create(api_key, "user-2", actor="admin", email=asked)
+        assert idmint.users.by_email(api_key, asked).user_id == "user-2"
+
+
+def test_update_changes_trusted_attributes_and_audits(
     idmint: Idmint, tenant: InitResult, clock: FrozenClock
 ) -> None:
     api_key = tenant.workspace.api_key
-    idmint.users.create(api_key, "older", actor="admin", email="old@example.com")
-    clock.advance(1)
-    idmint.users.create(api_key, "newer", actor="admin", email="shared@example.com")
-    assert idmint.users.by_email(api_key, "shared@example.com").user_id == "newer"
-    idmint.tokens.issue(tenant.workspace, "older", actor="test", email="shared@example.com")
-    assert idmint.users.by_email(api_key, "shared@example.com").user_id == "older"
+    idmint.users.create(api_key, "user-1", actor="admin", email="a@example.com", is_admin=True)
+    clock.advance(2)
+    user = idmint.users.update(
+        api_key,
+        "user-1",
+        actor="admin:ann",
+        changes={"email": "b@example.com", "organization_id": "org-2", "is_admin": False},
+    )
+    assert (user.email, user.organization_id, user.is_admin, user.updated_at) == (
+        "b@example.com",
+        "org-2",
+        False,
+        clock.now(),
+    )
+    idmint.users.update(api_key, "user-1", actor="admin", changes={"email": None})
+    assert idmint.users.get(api_key, "user-1").email is None
+    with pytest.raises(UserNotFoundError):
+        idmint.users.by_email(api_key, "b@example.com")
+    with pytest.raises(UserNotFoundError):
+        idmint.users.update(api_key, "nobody", actor="admin", changes={"is_admin": True})
+    idmint.audit.flush()
+    updates = [
+        e for e in idmint.store.audit_events(tenant.workspace.id) if e.action == "user.update"
+    ]
+    assert [(e.actor, e.detail["changed"]) for e in updates][-1] == (
+        "admin:ann",
+        ["email", "is_admin", "organization_id"],
+    )
 
 
 def test_another_instance_sees_a_change_within_the_cache_time(

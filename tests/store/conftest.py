@@ -80,9 +80,13 @@ def fresh_store(request: pytest.FixtureRequest, new_store: Callable[[str], Store
 
 def empty_tables(store: Store) -> None:
     """Delete every row, children first (faster than a new schema per test)."""
+    store.drain()
     with store.engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             connection.execute(delete(table))
+    # What the store remembers of rows that are now gone.
+    store._orgs.clear()
+    store._contested = None
 
 
 @pytest.fixture

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+import idmint.store as store_module
 from idmint.store import Base, Store
+
+HEAD = "0002"
 
 
 def _revision(store: Store) -> str | None:
@@ -24,7 +29,7 @@ def _tables(store: Store) -> set[str]:
 def test_migrate_creates_every_table_at_head(fresh_store: Store) -> None:
     assert _revision(fresh_store) is None
     fresh_store.migrate()
-    assert _revision(fresh_store) == "0001"
+    assert _revision(fresh_store) == HEAD
     assert _tables(fresh_store) == {*Base.metadata.tables, "alembic_version"}
 
 
@@ -40,7 +45,7 @@ def test_migrating_twice_is_a_no_op(fresh_store: Store) -> None:
             )
         )
     fresh_store.migrate()
-    assert _revision(fresh_store) == "0001"
+    assert _revision(fresh_store) == HEAD
     with fresh_store.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
     workspace = fresh_store.workspace_by_api_key("pk_1")
@@ -61,6 +66,97 @@ def test_postgres_schemas_isolate_stores(new_store: Callable[[str], Store]) -> N
     first = new_store("postgresql")
     second = new_store("postgresql")
     first.migrate()
-    assert _revision(first) == "0001"
+    assert _revision(first) == HEAD
     assert _revision(second) is None
     assert _tables(second) == set()
+
+
+def _insert_0001_user(connection: Any, user_id: str, email: str | None, **values: Any) -> None:
+    row = {
+        "workspace_id": "ws_1",
+        "user_id": user_id,
+        "organization_id": None,
+        "email": email,
+        "email_key": None if email is None else email.casefold(),
+        "name": None,
+        "photo_url": None,
+        "profile": "{}",
+        "is_admin": False,
+        "created_at": 1.0,
+        "updated_at": 2.0,
+        **values,
+    }
+    columns = ", ".join(row)
+    params = ", ".join(f":{name}" for name in row)
+    connection.execute(text(f"INSERT INTO users ({columns}) VALUES ({params})"), row)  # noqa: S608
+
+
+def test_0002_moves_profiles_apart_and_marks_shared_emails(fresh_store: Store) -> None:
+    fresh_store.migrate("0001")
+    with fresh_store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO workspaces (id, api_key, name, require_jwt, token_ttl_seconds,"
+                " min_ttl_seconds, max_ttl_seconds, auto_create_users, allowed_domains,"
+                " created_at, updated_at) VALUES ('ws_1', 'pk_1', 'Acme', true, 172800, 1,"
+                " 604800, true, '[]', 1.0, 1.0)"
+            )
+        )
+        _insert_0001_user(
+            connection,
+            "ann",
+            "Ann@Example.com",
+            name="Ann",
+            photo_url="https://example.com/a.png",
+            profile='{"plan": "pro"}',
+        )
+        _insert_0001_user(connection, "ann-again", "ann@example.COM")  # one mailbox, twice
+        _insert_0001_user(connection, "strasse", "strasse@x.com")
+        _insert_0001_user(connection, "strasze", "straße@x.com")  # casefold merged these
+        _insert_0001_user(connection, "nobody", None)
+    fresh_store.migrate()
+    assert _revision(fresh_store) == HEAD
+
+    users = {u.user_id: u for u in fresh_store.users("ws_1")}
+    assert (users["ann"].email, users["ann"].email_key, users["ann"].email_conflict) == (
+        "Ann@Example.com",
+        None,
+        "ann@example.com",
+    )
+    assert users["ann-again"].email_conflict == "ann@example.com"
+    assert (users["strasse"].email_key, users["strasze"].email_key) == (
+        "strasse@x.com",
+        "straße@x.com",
+    )
+    assert users["nobody"].email_key is None
+    profile = fresh_store.user_profile("ws_1", "ann")
+    assert profile is not None
+    assert (profile.profile, profile.updated_at) == (
+        {"plan": "pro", "name": "Ann", "photoUrl": "https://example.com/a.png"},
+        2.0,
+    )
+    assert fresh_store.user_profile("ws_1", "strasse") is None
+    assert fresh_store.contested("ws_1", "ann@example.com")
+    assert [u.user_id for u in fresh_store.email_sharers("ws_1", "ann@example.com")] == [
+        "ann",
+        "ann-again",
+    ]
+    with fresh_store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_0002_downgrades_to_0001(fresh_store: Store) -> None:
+    fresh_store.migrate()
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option(
+        "script_location", str(Path(store_module.__file__).with_name("migrations"))
+    )
+    with fresh_store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+    assert _revision(fresh_store) == "0001"
+    assert "user_profiles" not in _tables(fresh_store)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from idmint.errors import UnavailableError, UserExistsError
+from idmint.errors import EmailTakenError, UnavailableError, UserExistsError
 from idmint.store import (
     AuditEvent,
     AuthToken,
@@ -77,9 +77,7 @@ def make_user(
         "user_id": user_id,
         "organization_id": None,
         "email": None,
-        "name": None,
-        "photo_url": None,
-        "profile": {},
+        "email_conflict": None,
         "is_admin": False,
         "created_at": created_at,
         "updated_at": created_at,
@@ -216,9 +214,12 @@ def test_touch_auth_tokens(store: Store) -> None:
     workspace = make_workspace(store)
     first, second, untouched = (make_auth_token(store, workspace) for _ in range(3))
 
-    store.touch_auth_tokens({first.id: NOW + 1, second.id: NOW + 2, "at_unknown": NOW + 3})
-    store.touch_auth_tokens({})  # a no-op, not an error
-    store.touch_auth_tokens({first.id: NOW + 4})
+    for token_id, at in ((first.id, NOW + 1), (second.id, NOW + 2), ("at_unknown", NOW + 3)):
+        store.commits.touch(token_id, at)
+    store.drain()
+    store.commits.touch(first.id, NOW + 4)
+    store.commits.touch(first.id, NOW + 3)  # an older time does not win over a newer one
+    store.drain()
 
     used = {t.id: t.last_used_at for t in store.auth_tokens(workspace.id)}
     assert used == {first.id: NOW + 4, second.id: NOW + 2, untouched.id: None}
@@ -231,28 +232,27 @@ def test_create_user_and_read_it_back(store: Store) -> None:
     workspace = make_workspace(store)
     store.create_user(
         make_user(
-            workspace,
-            "user-1",
-            organization_id="org-1",
-            email="Ann@Example.com",
-            name="Ann",
-            photo_url="https://example.com/ann.png",
-            profile={"plan": "pro", "seats": 3},
-            is_admin=True,
-        )
+            workspace, "user-1", organization_id="org-1", email="Ann@Example.com", is_admin=True
+        ),
+        {"name": "Ann", "plan": "pro", "seats": 3},
     )
     user = store.user(workspace.id, "user-1")
     assert user is not None
-    assert (user.organization_id, user.email, user.name, user.photo_url, user.is_admin) == (
+    assert (user.organization_id, user.email, user.email_key, user.is_admin) == (
         "org-1",
         "Ann@Example.com",
-        "Ann",
-        "https://example.com/ann.png",
+        "ann@example.com",
         True,
     )
-    assert user.profile == {"plan": "pro", "seats": 3}
+    profile = store.user_profile(workspace.id, "user-1")
+    assert profile is not None
+    assert (profile.profile, profile.updated_at) == (
+        {"name": "Ann", "plan": "pro", "seats": 3},
+        NOW,
+    )
     assert organizations(store, workspace) == ["org-1"]
     assert store.user(workspace.id, "user-2") is None
+    assert store.user_profile(workspace.id, "user-2") is None
 
 
 def test_create_duplicate_user_raises_user_exists(store: Store) -> None:
@@ -290,13 +290,7 @@ def test_upsert_user_creates_with_defaults_and_the_organization(store: Store) ->
     )
     user = store.user(workspace.id, "user-1")
     assert user is not None
-    assert (user.organization_id, user.email, user.name, user.is_admin, user.profile) == (
-        "org-1",
-        "a@example.com",
-        None,
-        False,
-        {},
-    )
+    assert (user.organization_id, user.email, user.is_admin) == ("org-1", "a@example.com", False)
     assert (user.created_at, user.updated_at) == (NOW, NOW)
     assert organizations(store, workspace) == ["org-1"]
 
@@ -306,42 +300,25 @@ def test_upsert_user_updates_only_the_given_fields(store: Store) -> None:
     store.upsert_user(
         workspace.id,
         "user-1",
-        {
-            "organization_id": "org-1",
-            "email": "a@example.com",
-            "name": "Ann",
-            "profile": {"plan": "pro"},
-            "is_admin": True,
-        },
+        {"organization_id": "org-1", "email": "a@example.com", "is_admin": True},
         NOW,
     )
     store.upsert_user(workspace.id, "user-1", {"email": "new@example.com"}, NOW + 5)
 
     user = store.user(workspace.id, "user-1")
     assert user is not None
-    assert (user.organization_id, user.email, user.name, user.is_admin, user.profile) == (
-        "org-1",
-        "new@example.com",
-        "Ann",
-        True,
-        {"plan": "pro"},
-    )
+    assert (user.organization_id, user.email, user.is_admin) == ("org-1", "new@example.com", True)
     assert (user.created_at, user.updated_at) == (NOW, NOW + 5)
 
     store.upsert_user(
         workspace.id,
         "user-1",
-        {"organization_id": "org-2", "is_admin": False, "profile": {"plan": "free"}},
+        {"organization_id": "org-2", "is_admin": False},
         NOW + 9,
     )
     user = store.user(workspace.id, "user-1")
     assert user is not None
-    assert (user.organization_id, user.email, user.is_admin, user.profile) == (
-        "org-2",
-        "new@example.com",
-        False,
-        {"plan": "free"},
-    )
+    assert (user.organization_id, user.email, user.is_admin) == ("org-2", "new@example.com", False)
     assert organizations(store, workspace) == ["org-1", "org-2"]
     assert count(store, User) == 1
 
@@ -367,22 +344,31 @@ def test_user_by_email_is_case_insensitive(store: Store) -> None:
     assert store.user_by_email(workspace.id, "bob@example.com") is None
 
 
-def test_user_by_email_returns_the_earliest_user_with_it(store: Store) -> None:
-    workspace = make_workspace(store)
-    store.create_user(make_user(workspace, "a-later", email="x@example.com", created_at=NOW + 1))
-    store.create_user(make_user(workspace, "z-earlier", email="X@example.com", created_at=NOW))
+def test_an_email_is_held_by_one_user_per_workspace(store: Store) -> None:
+    workspace, other = make_workspace(store), make_workspace(store)
+    store.create_user(make_user(workspace, "first", email="x@example.com"))
+    with pytest.raises(EmailTakenError):
+        store.create_user(make_user(workspace, "second", email="X@example.com"))
+    with pytest.raises(EmailTakenError):
+        store.upsert_user(workspace.id, "third", {"email": "x@EXAMPLE.com"}, NOW)
+    store.create_user(make_user(other, "second", email="X@example.com"))  # another workspace
     found = store.user_by_email(workspace.id, "x@EXAMPLE.com")
     assert found is not None
-    assert found.user_id == "z-earlier"
+    assert found.user_id == "first"
+    assert [u.user_id for u in store.users(workspace.id)] == ["first"]
 
 
-def test_user_by_email_is_case_insensitive_beyond_ascii(store: Store) -> None:
-    # Internationalised addresses (RFC 6531) pass check_email, so the lookup must fold them too.
+def test_user_by_email_compares_only_ascii_letters_without_case(store: Store) -> None:
+    # Internationalised addresses (RFC 6531) pass check_email; beyond ASCII, the lookup is exact
+    # (in NFC): case folding would merge mailboxes a mail server may keep apart.
     workspace = make_workspace(store)
     store.create_user(make_user(workspace, "user-1", email="ÉLODIE@EXAMPLE.FR"))
-    found = store.user_by_email(workspace.id, "élodie@example.fr")
+    assert store.user_by_email(workspace.id, "élodie@example.fr") is None
+    found = store.user_by_email(workspace.id, "Élodie@example.fr")
     assert found is not None
     assert found.user_id == "user-1"
+    found = store.user_by_email(workspace.id, "E\u0301lodie@example.fr")  # NFD: one address
+    assert found is None  # its E is ASCII (so é), not É
 
 
 def test_users_pagination(store: Store) -> None:
@@ -425,22 +411,22 @@ def test_unicode_users_round_trip(store: Store) -> None:
                 user_id,
                 organization_id=f"組織-{index}",
                 email=f"zoë.{index}@exämple.com",
-                name="Zoë Ünïcode 🚀",
-                profile={"città": "Zürich", "emoji": "🎉"},
-            )
+            ),
+            {"name": "Zoë Ünïcode 🚀", "città": "Zürich", "emoji": "🎉"},
         )
-    store.upsert_user(workspace.id, "ñandú", {"email": "ñandú@exämple.com", "name": "Ñ"}, NOW)
+    store.upsert_user(workspace.id, "ñandú", {"email": "ñandú@exämple.com"}, NOW)
 
     for index, user_id in enumerate(UNICODE_IDS):
         user = store.user(workspace.id, user_id)
         assert user is not None, user_id
-        assert (user.user_id, user.organization_id, user.email, user.name) == (
+        assert (user.user_id, user.organization_id, user.email) == (
             user_id,
             f"組織-{index}",
             f"zoë.{index}@exämple.com",
-            "Zoë Ünïcode 🚀",
         )
-        assert user.profile == {"città": "Zürich", "emoji": "🎉"}
+        profile = store.user_profile(workspace.id, user_id)
+        assert profile is not None
+        assert profile.profile == {"name": "Zoë Ünïcode 🚀", "città": "Zürich", "emoji": "🎉"}
         by_email = store.user_by_email(workspace.id, f"zoë.{index}@exämple.com")
         assert by_email is not None
         assert by_email.user_id == user_id

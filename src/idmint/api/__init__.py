@@ -29,7 +29,7 @@ __all__ = ["create_app", "create_app_from_env"]
 
 logger = logging.getLogger("idmint.api")
 
-AUDIT_FLUSH_SECONDS = 0.5
+UPKEEP_SECONDS = 1.0
 PURGE_SECONDS = 60.0  # expired denylist entries
 MAINTAIN_SECONDS = 10.0  # key rotation steps
 
@@ -107,21 +107,16 @@ def create_app_from_env() -> FastAPI:
 
 
 async def _upkeep(service: Idmint) -> None:
-    # Background upkeep: write buffered user records, sessions and audit events often, run
-    # key rotation steps, and drop expired denylist entries now and then (the revocations
-    # table never outgrows the tokens that can still be used).  One batch of each every
-    # write-behind interval (audit events every 0.5 s without write-behind).
-    write_behind = service.settings.write_behind_seconds
-    tick = write_behind if write_behind > 0 else AUDIT_FLUSH_SECONDS
+    # Background upkeep: run key rotation steps, and drop expired denylist entries now and
+    # then (the revocations table never outgrows the tokens that can still be used).  Writes
+    # need none: group commit writes them as they come.
     loop = asyncio.get_running_loop()
     next_maintain = loop.time() + MAINTAIN_SECONDS
     next_purge = loop.time() + PURGE_SECONDS
     while True:
-        await asyncio.sleep(tick)
+        await asyncio.sleep(UPKEEP_SECONDS)
         now = loop.time()
         try:
-            if service.store.pending or service.audit.pending:
-                await run_in_threadpool(service.flush)
             if now >= next_maintain:
                 next_maintain = now + MAINTAIN_SECONDS
                 await run_in_threadpool(_maintain_keys, service)

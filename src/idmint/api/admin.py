@@ -23,6 +23,7 @@ from idmint.api.schemas import (
     AuthTokenInfo,
     AuthTokenList,
     CreateUser,
+    UpdateUser,
     UserList,
     WorkspaceCreate,
     WorkspaceCreated,
@@ -38,7 +39,7 @@ from idmint.errors import (
     WorkspaceNotFoundError,
 )
 from idmint.service import Idmint
-from idmint.store import AuthToken, User, Workspace
+from idmint.store import AuthToken, User, UserProfile, Workspace
 
 __all__ = ["Caller", "authorize", "router"]
 
@@ -124,17 +125,17 @@ def _token_out(token: AuthToken) -> dict[str, Any]:
     }
 
 
-def _user_out(user: User) -> dict[str, Any]:
+def _user_out(user: User, profile: UserProfile | None) -> dict[str, Any]:
     return {
         "userId": user.user_id,
         "organizationId": user.organization_id,
         "email": user.email,
-        "name": user.name,
-        "photoUrl": user.photo_url,
+        "emailShared": user.email_conflict is not None,
         "isAdmin": user.is_admin,
-        "profile": user.profile or {},
         "createdAt": iso(user.created_at),
         "updatedAt": iso(user.updated_at),
+        "profile": {} if profile is None else dict(profile.profile or {}),
+        "profileUpdatedAt": None if profile is None else iso(profile.updated_at),
     }
 
 
@@ -284,8 +285,11 @@ def list_users(
     idmint = service(request)
     authorize(idmint, caller, api_key)
     users = idmint.users.list(api_key, limit=limit, after=after)
+    profiles = idmint.users.profiles(api_key, users)
     next_after = users[-1].user_id if len(users) == limit else None
-    return json_response({"users": [_user_out(u) for u in users], "next": next_after})
+    return json_response(
+        {"users": [_user_out(u, profiles.get(u.user_id)) for u in users], "next": next_after}
+    )
 
 
 @router.post(
@@ -295,7 +299,8 @@ def list_users(
     responses=errors(401, 403, 404, 409),
 )
 def create_user(api_key: str, body: CreateUser, request: Request, caller: Caller) -> Response:
-    """Add a user (e.g. before minting by email with ``POST /api/v1/tokens``)."""
+    """Add a user (e.g. before minting by email with ``POST /api/v1/tokens``).  An email that
+    another user holds is ``email_taken`` (409); ``name`` starts the user's profile."""
     idmint = service(request)
     authorize(idmint, caller, api_key)
     user = idmint.users.create(
@@ -307,7 +312,7 @@ def create_user(api_key: str, body: CreateUser, request: Request, caller: Caller
         name=body.name,
         is_admin=body.isAdmin,
     )
-    return json_response(_user_out(user), status_code=201)
+    return json_response(_user_out(user, idmint.users.profile(api_key, user.user_id)), 201)
 
 
 @router.get(
@@ -316,10 +321,30 @@ def create_user(api_key: str, body: CreateUser, request: Request, caller: Caller
     responses=errors(401, 403, 404),
 )
 def get_user(api_key: str, user_id: str, request: Request, caller: Caller) -> Response:
-    """One user."""
+    """One user: the trusted attributes, and the untrusted profile identify last stored."""
     idmint = service(request)
     authorize(idmint, caller, api_key)
-    return json_response(_user_out(idmint.users.get(api_key, user_id)))
+    user = idmint.users.get(api_key, user_id)
+    return json_response(_user_out(user, idmint.users.profile(api_key, user_id)))
+
+
+@router.patch(
+    "/workspaces/{api_key}/users/{user_id:path}",
+    response_model=AdminUser,
+    responses=errors(401, 403, 404, 409),
+)
+def update_user(
+    api_key: str, user_id: str, body: UpdateUser, request: Request, caller: Caller
+) -> Response:
+    """Change a user's trusted attributes: ``email``, ``organizationId`` (``null`` clears
+    either) and ``isAdmin``; members left out stay as they are.  An email that another user
+    holds is ``email_taken`` (409).  Tokens already minted keep what they carry."""
+    idmint = service(request)
+    authorize(idmint, caller, api_key)
+    names = {"email": "email", "organizationId": "organization_id", "isAdmin": "is_admin"}
+    changes = {names[name]: getattr(body, name) for name in body.model_fields_set}
+    user = idmint.users.update(api_key, user_id, actor=caller.actor, changes=changes)
+    return json_response(_user_out(user, idmint.users.profile(api_key, user_id)))
 
 
 @router.delete(

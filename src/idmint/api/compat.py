@@ -24,8 +24,20 @@ from idmint.api.schemas import (
 )
 from idmint.errors import CredentialsMissingError, InvalidArgumentError
 from idmint.service import Idmint
+from idmint.service._pending import Pending
+from idmint.store import User
+from idmint.tokens import MintedToken
 
-__all__ = ["email_answer", "mint_answer", "parse_key_pair", "router"]
+__all__ = [
+    "email_answer",
+    "email_reply",
+    "mint_answer",
+    "mint_reply",
+    "parse_key_pair",
+    "router",
+    "start_email",
+    "start_mint",
+]
 
 router = APIRouter(tags=["mint"])
 
@@ -85,9 +97,15 @@ def mint_token(body: MintRequest, request: Request) -> Response:
 
 
 def mint_answer(idmint: Idmint, body: MintRequest) -> dict[str, Any]:
-    """The answer to a mint request of the first shape (the route and the front share it)."""
+    """The answer to a mint by user id, once its writes are committed (the FastAPI route's;
+    the front waits on :func:`start_mint` without blocking a thread)."""
+    return mint_reply(start_mint(idmint, body).result())
+
+
+def start_mint(idmint: Idmint, body: MintRequest) -> Pending[MintedToken]:
+    """A mint by user id, its writes submitted (the route and the front share it)."""
     data = body.data
-    minted = idmint.tokens.mint(
+    return idmint.tokens.start_mint(
         data.apiKey,
         data.authToken,
         data.userId,
@@ -96,6 +114,10 @@ def mint_answer(idmint: Idmint, body: MintRequest) -> dict[str, Any]:
         is_admin=data.userProperties.isAdmin,
         expires_in=data.expiresIn,
     )
+
+
+def mint_reply(minted: MintedToken) -> dict[str, Any]:
+    """The body of a successful mint by user id."""
     return {
         "result": {
             "status": "success",
@@ -129,7 +151,19 @@ def token_for_email(
 
 
 def email_answer(idmint: Idmint, api_key: str, secret: str, username: str) -> dict[str, Any]:
-    """The answer to a mint request of the second shape, its Authorization header parsed
-    (the route and the front share it)."""
-    minted, _user = idmint.tokens.mint_for_email(api_key, secret, username)
+    """The answer to a mint by email, its Authorization header parsed, once its audit event is
+    committed (the FastAPI route's)."""
+    minted, _user = start_email(idmint, api_key, secret, username).result()
+    return email_reply(minted)
+
+
+def start_email(
+    idmint: Idmint, api_key: str, secret: str, username: str
+) -> Pending[tuple[MintedToken, User]]:
+    """A mint by email, its writes submitted (the route and the front share it)."""
+    return idmint.tokens.start_mint_for_email(api_key, secret, username)
+
+
+def email_reply(minted: MintedToken) -> dict[str, Any]:
+    """The body of a successful mint by email."""
     return {"access_token": minted.token, "token_type": "bearer", "expires_in": minted.expires_in}

@@ -9,10 +9,10 @@ dependency injection and thread-pool hop; their FastAPI declarations stay in the
 modules, which share the same answer functions, for the OpenAPI document.  Everything else
 goes on to FastAPI.
 
-Mint and identify run on the event loop: with credentials and key rings cached and the
-store's writes behind (``IDMINT_WRITE_BEHIND_SECONDS``) they touch memory only, but for a
-cache refill.  The email shape does too when the user's email is cached; a look-up that reads
-the store runs in the thread pool.
+Mint and identify run on the event loop: with credentials and key rings cached they touch
+memory only, but for a cache refill, and then wait, without holding a thread, until group
+commit has committed their writes (acknowledged means stored).  Mint by email does too when
+the user's email is cached; a look-up that reads the store runs in the thread pool.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def parse_body(model: type[M], body: bytes) -> M:
 
 
 async def _mint(idmint: Idmint, body: bytes, _headers: dict[bytes, bytes]) -> dict[str, Any]:
-    return compat.mint_answer(idmint, parse_body(MintRequest, body))
+    pending = compat.start_mint(idmint, parse_body(MintRequest, body))
+    return compat.mint_reply(await pending.confirmed())
 
 
 async def _token_for_email(
@@ -87,17 +88,21 @@ async def _token_for_email(
     header = headers.get(b"authorization")
     api_key, secret = compat.parse_key_pair(None if header is None else header.decode("latin-1"))
     if idmint.users.cached_by_email(api_key, username):  # no store read: stay on the loop
-        return compat.email_answer(idmint, api_key, secret, username)
-    return await run_in_threadpool(compat.email_answer, idmint, api_key, secret, username)
+        pending = compat.start_email(idmint, api_key, secret, username)
+    else:
+        pending = await run_in_threadpool(compat.start_email, idmint, api_key, secret, username)
+    minted, _user = await pending.confirmed()
+    return compat.email_reply(minted)
 
 
 async def _identify(idmint: Idmint, body: bytes, headers: dict[bytes, bytes]) -> dict[str, Any]:
     origin = headers.get(b"origin")
-    return identify.identify_answer(
+    pending = identify.start_identify(
         idmint,
         parse_body(IdentifyRequest, body),
         None if origin is None else origin.decode("latin-1"),
     )
+    return identify.identify_reply(idmint, await pending.confirmed())
 
 
 Handler = Callable[[Idmint, bytes, dict[bytes, bytes]], Awaitable[dict[str, Any]]]

@@ -17,9 +17,10 @@ from idmint.api.schemas import (
     SignOutResponse,
 )
 from idmint.errors import NotFoundError
-from idmint.service import Idmint
+from idmint.service import IdentifiedSession, Idmint
+from idmint.service._pending import Pending
 
-__all__ = ["identify_answer", "router"]
+__all__ = ["identify_answer", "identify_reply", "router", "start_identify"]
 
 router = APIRouter(tags=["identify"])
 SDK_PATH = Path(__file__).resolve().parents[1] / "static" / "idmint.js"
@@ -36,19 +37,34 @@ def identify(body: IdentifyRequest, request: Request) -> Response:
 
     The token's signature, expiry, audience and revocation are checked; then ``userId`` must
     be the token's subject, and ``organizationId`` and ``email`` must equal the token's when
-    it carries them (``user_mismatch``, ``organization_mismatch``, ``email_mismatch``).  With
-    "Require JWT Token" on, no token is ``jwt_required``; with it off, identify works without a
-    token and the session says ``"mode": "development"``.  ``isAdmin`` in ``user`` is ignored:
-    the session's admin flag is the token's.
+    it carries them (``user_mismatch``, ``organization_mismatch``, ``email_mismatch``); when it
+    carries none, the client's are ignored.  With "Require JWT Token" on, no token is
+    ``jwt_required``; with it off, identify works without a token and the session says
+    ``"mode": "development"`` (unverified, never admin).  ``isAdmin`` in ``user`` is ignored:
+    the session's admin flag is the token's.  identify never changes the user's trusted
+    attributes; ``name``, ``photoUrl`` and other members are stored as the user's untrusted
+    profile.  The answer comes once the session and profile are committed.
     """
     return json_response(identify_answer(service(request), body, request.headers.get("origin")))
 
 
 def identify_answer(idmint: Idmint, body: IdentifyRequest, origin: str | None) -> dict[str, Any]:
-    """The answer to identify (the route and the front share it)."""
-    session = idmint.tokens.identify(
+    """The answer to identify, once its session and profile are committed (the FastAPI
+    route's; the front waits on :func:`start_identify` without blocking a thread)."""
+    return identify_reply(idmint, start_identify(idmint, body, origin).result())
+
+
+def start_identify(
+    idmint: Idmint, body: IdentifyRequest, origin: str | None
+) -> Pending[IdentifiedSession]:
+    """An identify, its writes submitted (the route and the front share it)."""
+    return idmint.tokens.start_identify(
         body.apiKey, body.user.model_dump(exclude_none=True), body.authToken, origin=origin
     )
+
+
+def identify_reply(idmint: Idmint, session: IdentifiedSession) -> dict[str, Any]:
+    """The body of a successful identify."""
     return {
         "session": {
             "id": session.id,

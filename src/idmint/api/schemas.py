@@ -53,6 +53,7 @@ __all__ = [
     "SigningKeyOut",
     "TokenForEmailRequest",
     "TokenForEmailResponse",
+    "UpdateUser",
     "UserList",
     "UserProperties",
     "WorkspaceCreate",
@@ -330,12 +331,18 @@ class AdminUser(BaseModel):
     userId: str
     organizationId: str | None
     email: str | None
-    name: str | None
-    photoUrl: str | None
+    emailShared: bool = Field(
+        description="The email is shared with other users from before emails were unique: "
+        "minting by it is email_ambiguous until all but one have another."
+    )
     isAdmin: bool
-    profile: dict[str, Any]
     createdAt: str
     updatedAt: str
+    profile: dict[str, Any] = Field(
+        description="UNTRUSTED: what the user's client last sent to identify (name, photoUrl, "
+        "other members), as it sent it. Never put into a token."
+    )
+    profileUpdatedAt: str | None = Field(description="When identify last stored the profile.")
 
 
 class UserList(BaseModel):
@@ -347,7 +354,17 @@ class CreateUser(_Strict):
     userId: Id
     email: Email | None = None
     organizationId: Id | None = None
-    name: Annotated[str, Field(max_length=256, pattern=PRINTABLE)] | None = None
+    name: Annotated[str, Field(max_length=256, pattern=PRINTABLE)] | None = Field(
+        None, description="Starts the user's profile (identify replaces it)."
+    )
+    isAdmin: StrictBool = False
+
+
+class UpdateUser(_Strict):
+    """The trusted attributes to change; members left out stay as they are."""
+
+    email: Email | None = Field(None, description="Unique in the workspace; null clears it.")
+    organizationId: Id | None = Field(None, description="null clears it.")
     isAdmin: StrictBool = False
 
 

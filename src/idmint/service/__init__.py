@@ -71,7 +71,7 @@ class Idmint:
         self.settings = settings
         self.store = store
         self.clock = clock or SystemClock()
-        self.audit = AuditLog(store, self.clock)
+        self.audit = AuditLog(store, self.clock, wait_seconds=settings.commit_timeout_seconds)
         cache = settings.credential_cache_seconds
         self.workspaces = WorkspaceService(store, self.clock, self.audit, cache_seconds=cache)
         self.keys = KeyService(store, self.clock, master_key, settings, self.audit)
@@ -87,7 +87,14 @@ class Idmint:
             leeway=settings.leeway_seconds,
         )
         self.tokens = TokenService(
-            store, self.clock, self.audit, self.workspaces, self.keys, self.users, self.revocations
+            store,
+            self.clock,
+            self.audit,
+            self.workspaces,
+            self.keys,
+            self.users,
+            self.revocations,
+            commit_timeout=settings.commit_timeout_seconds,
         )
 
     @classmethod
@@ -103,9 +110,10 @@ class Idmint:
             store = Store.open(
                 settings.resolved_database_url,
                 schema=schema,
-                write_behind=settings.write_behind_seconds > 0,
+                spill_dir=Path(settings.data_dir) / "spill",
             )
             store.migrate()
+            store.replay_spill()
             master_key = load_master_key(settings)
         except OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
@@ -137,13 +145,10 @@ class Idmint:
         return InitResult(workspace, token, self.settings.issuer_for(workspace.api_key))
 
     def flush(self) -> None:
-        """Write what is buffered: user records and sessions (write-behind), audit events."""
-        self.store.flush_pending()
-        self.audit.flush()
+        """Return once every write submitted so far (audit events of refused requests,
+        last-used times) is committed."""
+        self.store.drain()
 
     def close(self) -> None:
-        """Write what is buffered and release the store."""
-        try:
-            self.flush()
-        finally:
-            self.store.close()
+        """Commit what is queued (or spill it, with the store down) and release the store."""
+        self.store.close()

@@ -1,42 +1,38 @@
 """The audit log: every mint, identify failure, credential change and revocation.
 
-Events are buffered in memory and written in batches (by :meth:`AuditLog.flush`, which the
-server calls from a background task and at shutdown), so the hot paths never wait on a write.
-An event never holds a secret or a whole token: at most a token's ``jti`` and a key's ``kid``.
+Events are written by group commit (:mod:`idmint.store.commit`).  A request that succeeds puts
+its event into the same unit as its other writes, so its answer waits for both
+(:meth:`AuditLog.event`); an admin action waits for its own (:meth:`AuditLog.record`); the
+event of a refused request is queued without anyone waiting (:meth:`AuditLog.queue`), and is
+kept, however long the store is down, until it is written.  An event never holds a secret or
+a whole token: at most a token's ``jti`` and a key's ``kid``.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from typing import Any
 
 from idmint.clock import Clock
-from idmint.errors import IdmintError
-from idmint.store import AuditEvent, Store
+from idmint.store import Store, Unit
 
 __all__ = ["AuditLog"]
-
-logger = logging.getLogger("idmint.audit")
 
 _FORBIDDEN_DETAIL_KEYS = frozenset({"token", "authToken", "secret", "password", "master_key"})
 
 
 class AuditLog:
-    """Buffers audit events and writes them to the store in batches.
+    """Builds audit events and has the store commit them.
 
-    :param batch_size: a buffer this full is written at once by the recording call.
+    :param wait_seconds: how long :meth:`record` waits for its commit at most (the event is
+        written later all the same).
     """
 
-    def __init__(self, store: Store, clock: Clock, *, batch_size: int = 10_000) -> None:
+    def __init__(self, store: Store, clock: Clock, *, wait_seconds: float = 5.0) -> None:
         self._store = store
         self._clock = clock
-        self._batch_size = batch_size
-        self._pending: list[dict[str, Any]] = []
-        self._last_used: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self._wait_seconds = wait_seconds
 
-    def record(
+    def event(
         self,
         action: str,
         *,
@@ -46,13 +42,14 @@ class AuditLog:
         reason_code: str | None = None,
         subject: str | None = None,
         **detail: Any,
-    ) -> None:
-        """Queue one event; ``detail`` must not carry secrets (checked)."""
+    ) -> dict[str, Any]:
+        """One event as a row, for a unit of writes; ``detail`` must not carry secrets
+        (checked)."""
         if leaked := _FORBIDDEN_DETAIL_KEYS & detail.keys():
             raise ValueError(f"audit detail may not carry {sorted(leaked)}")
         # A plain row, not an ORM object: building one is a few hundred nanoseconds on the hot
-        # path, and the batch goes in as one multi-row INSERT.
-        event = {
+        # path, and the batch goes in as one multi-row INSERT (or COPY).
+        return {
             "workspace_id": workspace_id,
             "at": self._clock.now(),
             "actor": _clean(actor),
@@ -62,43 +59,32 @@ class AuditLog:
             "subject": None if subject is None else _clean(subject),
             "detail": detail,
         }
-        with self._lock:
-            self._pending.append(event)
-            full = len(self._pending) >= self._batch_size
-        if full:
-            self.flush()
+
+    def record(self, action: str, **fields: Any) -> None:
+        """Write one event and wait until it is committed (admin and CLI actions, whose
+        answer says it happened).
+
+        :raises UnavailableError: the store stayed out of reach for ``wait_seconds`` (the
+            event stays queued, and is written once it is back).
+        """
+        unit = Unit(deadline=None)
+        unit.add_audit(self.event(action, **fields))
+        self._store.commits.wait(self._store.submit(unit), timeout=self._wait_seconds)
+
+    def queue(self, action: str, **fields: Any) -> None:
+        """Queue one event without waiting: the record of a refused request, written with the
+        next batch (and kept until then, however long the store is down)."""
+        unit = Unit(deadline=None)
+        unit.add_audit(self.event(action, **fields))
+        self._store.submit(unit)
 
     def credential_used(self, auth_token_id: str) -> None:
         """Note an auth token's last use; written with the next batch."""
-        with self._lock:
-            self._last_used[auth_token_id] = self._clock.now()
+        self._store.commits.touch(auth_token_id, self._clock.now())
 
-    def flush(self) -> int:
-        """Write what is buffered; returns the number of events written."""
-        with self._lock:
-            events, self._pending = self._pending, []
-            last_used, self._last_used = self._last_used, {}
-        written = len(events)
-        if events:
-            try:
-                self._store.insert_rows(AuditEvent, events)
-            except IdmintError:
-                # One unstorable event must not lose the batch: write them one by one.
-                written = 0
-                for event in events:
-                    try:
-                        self._store.insert_rows(AuditEvent, [event])
-                        written += 1
-                    except IdmintError:
-                        logger.exception(
-                            "audit event dropped: %s %s", event["action"], event["outcome"]
-                        )
-        self._store.touch_auth_tokens(last_used)
-        return written
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
+    def flush(self) -> None:
+        """Return once every event queued so far is committed."""
+        self._store.drain()
 
 
 def _clean(text: str) -> str:

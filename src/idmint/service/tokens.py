@@ -1,7 +1,19 @@
-"""The two use cases on the hot path: mint a user token, and identify a user with one."""
+"""The use cases on the hot path: mint a user token, and identify a user with one.
+
+Only authenticated callers assert identity.  A user's trusted attributes (``userId``,
+``email``, ``organizationId``, ``isAdmin``) are written by the mint routes, the admin API and
+the CLI alone; identify never writes them, in any mode.  What identify may store (``name``,
+``photoUrl``, other members) is the user's untrusted profile, kept in a table of its own and
+never put into a token.  A session's organization and admin flag come from the token; without
+one (development mode) the session says it is unverified and is never admin.
+
+Each use case returns a :class:`~idmint.service._pending.Pending`: the result, and the writes
+it submitted to group commit; the caller answers once they are committed.
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +21,7 @@ from idmint.clock import Clock
 from idmint.errors import (
     ApiKeyNotFoundError,
     EmailMismatchError,
+    EmailTakenError,
     IdmintError,
     JwtRequiredError,
     OrganizationMismatchError,
@@ -17,6 +30,7 @@ from idmint.errors import (
     UserNotFoundError,
 )
 from idmint.service._ids import new_id
+from idmint.service._pending import Pending
 from idmint.service.audit import AuditLog
 from idmint.service.keys import KeyService
 from idmint.service.origins import origin_allowed
@@ -24,26 +38,24 @@ from idmint.service.revocations import RevocationService
 from idmint.service.users import UserService
 from idmint.service.validation import check_email, check_id
 from idmint.service.workspaces import WorkspaceService
-from idmint.store import Store, User, Workspace, email_key
+from idmint.store import Store, Unit, User, Workspace, email_key
 from idmint.tokens import MintedToken, VerifiedToken
 
 __all__ = ["IdentifiedSession", "TokenService"]
 
-# Identify fields with a column of their own; anything else the client sends is profile data.
-_USER_COLUMNS = {
-    "userId": "user_id",
-    "organizationId": "organization_id",
-    "email": "email",
-    "name": "name",
-    "photoUrl": "photo_url",
-}
-# Never taken from identify: admin rights come only from a minted token.
-_IGNORED_FROM_IDENTIFY = {"isAdmin", "is_admin"}
+# Members of identify's user object that name who the user is: checked against the token,
+# never stored from identify.  Everything else the client sends is its untrusted profile.
+_IDENTITY_MEMBERS = frozenset({"userId", "organizationId", "email", "isAdmin", "is_admin"})
 
 
 @dataclass(frozen=True, slots=True)
 class IdentifiedSession:
-    """The answer to identify."""
+    """The answer to identify.
+
+    :param user: ``userId``, and ``organizationId`` and ``email`` as the token proves them
+        (absent when it carries none; the client's own claims in development mode), then the
+        untrusted profile members as the client sent them.
+    """
 
     id: str
     user: dict[str, Any]
@@ -55,7 +67,12 @@ class IdentifiedSession:
 
 
 class TokenService:
-    """Mints tokens (both API shapes), identifies users, verifies tokens."""
+    """Mints tokens (by user id and by email), identifies users, verifies tokens.
+
+    :param commit_timeout: how long a request waits for its writes to be committed before it
+        is answered ``unavailable`` (``IDMINT_COMMIT_TIMEOUT_SECONDS``); the writes are then
+        withdrawn, never written later.
+    """
 
     def __init__(
         self,
@@ -66,6 +83,8 @@ class TokenService:
         keys: KeyService,
         users: UserService,
         revocations: RevocationService,
+        *,
+        commit_timeout: float = 5.0,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -74,6 +93,9 @@ class TokenService:
         self._keys = keys
         self._users = users
         self._revocations = revocations
+        self._commit_timeout = commit_timeout
+
+    # --- mint by user id ------------------------------------------------------------------------
 
     def mint(
         self,
@@ -86,14 +108,38 @@ class TokenService:
         is_admin: bool = False,
         expires_in: int | None = None,
     ) -> MintedToken:
-        """Mint a token for ``user_id`` with an API key and auth token (the first API shape).
+        """Mint a token for ``user_id`` with an API key and auth token (``POST
+        /v1/auth/token/get``), once its user change and audit event are committed.
 
         :raises CredentialError: for a bad API key or auth token (see ``authenticate``).
         :raises InvalidLifetimeError: for an ``expires_in`` outside the workspace's bounds.
         :raises UserNotFoundError: with auto-create off and an unknown user.
+        :raises EmailTakenError: when another user of the workspace holds ``email``.
         """
+        return self.start_mint(
+            api_key,
+            auth_token,
+            user_id,
+            organization_id=organization_id,
+            email=email,
+            is_admin=is_admin,
+            expires_in=expires_in,
+        ).result()
+
+    def start_mint(
+        self,
+        api_key: str,
+        auth_token: str,
+        user_id: str,
+        *,
+        organization_id: str | None = None,
+        email: str | None = None,
+        is_admin: bool = False,
+        expires_in: int | None = None,
+    ) -> Pending[MintedToken]:
+        """:meth:`mint`, returning before the commit (wait on the result)."""
         workspace, actor = self._authenticate(api_key, auth_token, user_id)
-        return self.issue(
+        return self.start_issue(
             workspace,
             user_id,
             actor=actor,
@@ -102,34 +148,6 @@ class TokenService:
             is_admin=is_admin,
             expires_in=expires_in,
         )
-
-    def mint_for_email(self, api_key: str, auth_token: str, email: str) -> tuple[MintedToken, User]:
-        """Mint a token for the existing user with ``email`` (the second API shape).
-
-        :raises InvalidEmailError: for a malformed email.
-        :raises UserNotFoundError: when no user has it (no user is created).
-        """
-        workspace, actor = self._authenticate(api_key, auth_token, None)
-        return self.issue_for_email(workspace, email, actor=actor)
-
-    def _authenticate(
-        self, api_key: str, auth_token: str, user_id: object
-    ) -> tuple[Workspace, str]:
-        try:
-            workspace, credential = self._workspaces.authenticate(api_key, auth_token)
-        except IdmintError as exc:
-            # Attempts with a revoked or foreign auth token belong in the named workspace's log.
-            known = None if isinstance(exc, ApiKeyNotFoundError) else self._workspaces.get(api_key)
-            self._audit.record(
-                "token.mint",
-                workspace_id=known.id if known is not None else None,
-                actor="unknown",
-                outcome="failure",
-                reason_code=exc.code,
-                subject=user_id if isinstance(user_id, str) else None,
-            )
-            raise
-        return workspace, f"auth_token:{credential.id}"
 
     def issue(
         self,
@@ -146,6 +164,28 @@ class TokenService:
         local CLI).  With auto-create on (the default) the user is created or updated with the
         given organization, email and admin flag; otherwise the user must exist.  Audited.
         """
+        return self.start_issue(
+            workspace,
+            user_id,
+            actor=actor,
+            organization_id=organization_id,
+            email=email,
+            is_admin=is_admin,
+            expires_in=expires_in,
+        ).result()
+
+    def start_issue(
+        self,
+        workspace: Workspace,
+        user_id: str,
+        *,
+        actor: str,
+        organization_id: str | None = None,
+        email: str | None = None,
+        is_admin: bool = False,
+        expires_in: int | None = None,
+    ) -> Pending[MintedToken]:
+        """:meth:`issue`, returning before the commit (wait on the result)."""
         try:
             check_id(user_id, "userId")
             if organization_id is not None:
@@ -155,7 +195,7 @@ class TokenService:
             keys = self._keys.for_workspace(workspace)
             if expires_in is not None:
                 keys.minter.bounds.check(expires_in)
-            self._sync_user(workspace, user_id, organization_id, email, is_admin)
+            values = self._trusted_values(workspace, user_id, organization_id, email, is_admin)
             minted = keys.minter.mint(
                 user_id,
                 organization_id=organization_id,
@@ -166,14 +206,85 @@ class TokenService:
         except IdmintError as exc:
             self._audit_failure(workspace, actor, exc, user_id)
             raise
-        self._audit_success(workspace, actor, minted)
-        return minted
+        unit = self._unit()
+        unit.upsert_user(workspace.id, user_id, values, self._clock.now())
+        unit.add_audit(self._success_event(workspace, actor, minted))
+
+        def committed() -> None:
+            self._users.changed(workspace.id, user_id, values)
+
+        return Pending(
+            minted,
+            self._store,
+            self._store.submit(unit),
+            committed,
+            lambda exc: self._audit_failure(workspace, actor, exc, user_id),
+        )
+
+    def _trusted_values(
+        self,
+        workspace: Workspace,
+        user_id: str,
+        organization_id: str | None,
+        email: str | None,
+        is_admin: bool,
+    ) -> dict[str, Any]:
+        """The user columns a mint writes (the caller is authenticated).
+
+        :raises UserNotFoundError: with auto-create off and an unknown user.
+        :raises EmailTakenError: when users shared ``email`` before emails became unique and
+            ``user_id`` is not one of them (a holder is refused by the unique index).
+        """
+        if not workspace.auto_create_users and self._store.user(workspace.id, user_id) is None:
+            raise UserNotFoundError(
+                f"User {user_id!r} not found, and this workspace does not create users on mint."
+            )
+        values: dict[str, Any] = {"is_admin": is_admin}
+        if organization_id is not None:
+            values["organization_id"] = organization_id
+        if email is not None:
+            key = email_key(email)
+            if self._store.contested(workspace.id, key):
+                sharers = {user.user_id for user in self._store.email_sharers(workspace.id, key)}
+                if sharers and user_id not in sharers:
+                    raise EmailTakenError("Another user of this workspace has this email.")
+                if sharers:
+                    values["email"] = email  # still shared: stays marked until resolved
+                    return values
+            values.update(email=email, email_key=key, email_conflict=None)
+        return values
+
+    # --- mint by email ----------------------------------------------------------------------------
+
+    def mint_for_email(self, api_key: str, auth_token: str, email: str) -> tuple[MintedToken, User]:
+        """Mint a token for the existing user with ``email`` (``POST /api/v1/tokens``).
+
+        :raises InvalidEmailError: for a malformed email.
+        :raises UserNotFoundError: when no user has it (no user is created).
+        :raises EmailAmbiguousError: when several users shared it before emails became unique.
+        """
+        return self.start_mint_for_email(api_key, auth_token, email).result()
+
+    def start_mint_for_email(
+        self, api_key: str, auth_token: str, email: str
+    ) -> Pending[tuple[MintedToken, User]]:
+        """:meth:`mint_for_email`, returning before the commit (wait on the result)."""
+        workspace, actor = self._authenticate(api_key, auth_token, None)
+        return self.start_issue_for_email(workspace, email, actor=actor)
 
     def issue_for_email(
         self, workspace: Workspace, email: str, *, actor: str, expires_in: int | None = None
     ) -> tuple[MintedToken, User]:
         """Mint for the existing user with ``email``, with their stored organization, email and
         admin flag; never creates a user.  Audited."""
+        return self.start_issue_for_email(
+            workspace, email, actor=actor, expires_in=expires_in
+        ).result()
+
+    def start_issue_for_email(
+        self, workspace: Workspace, email: str, *, actor: str, expires_in: int | None = None
+    ) -> Pending[tuple[MintedToken, User]]:
+        """:meth:`issue_for_email`, returning before the commit (wait on the result)."""
         try:
             user = self._users.by_email(workspace.api_key, email)
             minted = self._keys.for_workspace(workspace).minter.mint(
@@ -186,11 +297,45 @@ class TokenService:
         except IdmintError as exc:
             self._audit_failure(workspace, actor, exc, None)
             raise
-        self._audit_success(workspace, actor, minted)
-        return minted, user
+        unit = self._unit()
+        unit.add_audit(self._success_event(workspace, actor, minted))
+        return Pending(
+            (minted, user),
+            self._store,
+            self._store.submit(unit),
+            None,
+            lambda exc: self._audit_failure(workspace, actor, exc, None),
+        )
 
-    def _audit_success(self, workspace: Workspace, actor: str, minted: MintedToken) -> None:
-        self._audit.record(
+    # --- shared by both mints -------------------------------------------------------------------
+
+    def _authenticate(
+        self, api_key: str, auth_token: str, user_id: object
+    ) -> tuple[Workspace, str]:
+        try:
+            workspace, credential = self._workspaces.authenticate(api_key, auth_token)
+        except IdmintError as exc:
+            # Attempts with a revoked or foreign auth token belong in the named workspace's log.
+            known = None if isinstance(exc, ApiKeyNotFoundError) else self._workspaces.get(api_key)
+            self._audit.queue(
+                "token.mint",
+                workspace_id=known.id if known is not None else None,
+                actor="unknown",
+                outcome="failure",
+                reason_code=exc.code,
+                subject=user_id if isinstance(user_id, str) else None,
+            )
+            raise
+        return workspace, f"auth_token:{credential.id}"
+
+    def _unit(self) -> Unit:
+        """A unit for one request's writes, withdrawn if not committed within the timeout."""
+        return Unit(deadline=time.monotonic() + self._commit_timeout)
+
+    def _success_event(
+        self, workspace: Workspace, actor: str, minted: MintedToken
+    ) -> dict[str, Any]:
+        return self._audit.event(
             "token.mint",
             workspace_id=workspace.id,
             actor=actor,
@@ -203,7 +348,7 @@ class TokenService:
     def _audit_failure(
         self, workspace: Workspace, actor: str, exc: IdmintError, user_id: object
     ) -> None:
-        self._audit.record(
+        self._audit.queue(
             "token.mint",
             workspace_id=workspace.id,
             actor=actor,
@@ -212,30 +357,7 @@ class TokenService:
             subject=user_id if isinstance(user_id, str) else None,
         )
 
-    def _sync_user(
-        self,
-        workspace: Workspace,
-        user_id: str,
-        organization_id: str | None,
-        email: str | None,
-        is_admin: bool,
-    ) -> None:
-        if not workspace.auto_create_users and self._store.user(workspace.id, user_id) is None:
-            raise UserNotFoundError(
-                f"User {user_id!r} not found, and this workspace does not create users on mint."
-            )
-        values: dict[str, Any] = {"is_admin": is_admin}
-        if organization_id is not None:
-            values["organization_id"] = organization_id
-        if email is not None:
-            values["email"] = email
-        self._write_user(workspace.id, user_id, values)
-
-    def _write_user(self, workspace_id: str, user_id: str, values: dict[str, Any]) -> None:
-        """Create or update the user (buffered with write-behind), and drop what the email
-        look-up cached that this changes."""
-        self._store.upsert_user(workspace_id, user_id, values, self._clock.now())
-        self._users.changed(workspace_id, user_id, values)
+    # --- verify and identify --------------------------------------------------------------------
 
     def verify(self, api_key: str, token: str) -> VerifiedToken:
         """Verify a token of the workspace: signature, claims and revocation."""
@@ -258,8 +380,14 @@ class TokenService:
 
         Checks the token (signature, expiry, audience, issuer, revocation), then that
         ``userId`` is its subject and that ``organizationId`` and ``email`` equal the token's
-        where the token carries them.  Without a token, identify succeeds only when the
-        workspace does not require one (development mode; the session says so).
+        where the token carries them (emails compared as :func:`~idmint.store.email_key`
+        says).  Where the token carries no ``organizationId`` or ``email``, the client's are
+        ignored: not checked, not stored, not in the session.  Without a token, identify
+        succeeds only when the workspace does not require one (development mode: the session
+        says it is unverified, is never admin, and nothing it brings reaches a later mint).
+
+        The session and the user's untrusted profile (every member but the ids) are committed
+        before this returns.
 
         :raises OriginNotAllowedError: ``origin`` (a browser's) is not an allowed domain.
         :raises JwtRequiredError: no token, and the workspace requires one.
@@ -267,6 +395,17 @@ class TokenService:
         :raises IdentityMismatchError: ``user_mismatch``, ``organization_mismatch`` or
             ``email_mismatch``, naming the field.
         """
+        return self.start_identify(api_key, user, auth_token, origin=origin).result()
+
+    def start_identify(
+        self,
+        api_key: str,
+        user: dict[str, Any],
+        auth_token: str | None,
+        *,
+        origin: str | None = None,
+    ) -> Pending[IdentifiedSession]:
+        """:meth:`identify`, returning before the commit (wait on the result)."""
         workspace = self._workspaces.get(api_key)
         claimed = user.get("userId")
         try:
@@ -278,28 +417,27 @@ class TokenService:
                 claims: dict[str, Any] = {}
                 is_admin, verified, jti = False, False, None
                 expires_at = self._clock.now() + workspace.token_ttl_seconds
-                organization_id = user.get("organizationId")
+                # Development mode: the client's own claims, shown as unverified.
+                organization_id = _text(user.get("organizationId"))
+                email = _text(user.get("email"))
             else:
-                result = self._verify(workspace, auth_token)
-                token_claims = result.claims
+                token_claims = self._verify(workspace, auth_token).claims
                 if token_claims.subject != user_id:
                     raise UserMismatchError()
-                if token_claims.organization_id is not None and (
-                    user.get("organizationId") != token_claims.organization_id
-                ):
+                organization_id, email = token_claims.organization_id, token_claims.email
+                if organization_id is not None and user.get("organizationId") != organization_id:
                     raise OrganizationMismatchError()
-                if token_claims.email is not None and (
+                if email is not None and (
                     not isinstance(user.get("email"), str)
-                    or email_key(user["email"]) != email_key(token_claims.email)
+                    or email_key(user["email"]) != email_key(email)
                 ):
                     raise EmailMismatchError()
                 claims = dict(token_claims.raw)
                 is_admin, verified, jti = token_claims.is_admin, True, token_claims.jti
                 expires_at = float(token_claims.expires_at)
-                organization_id = token_claims.organization_id or user.get("organizationId")
         except IdmintError as exc:
             subject = claimed[:256] if isinstance(claimed, str) else None
-            self._audit.record(
+            self._audit.queue(
                 "identify",
                 workspace_id=workspace.id,
                 actor=f"user:{subject}",
@@ -308,9 +446,17 @@ class TokenService:
                 subject=subject,
             )
             raise
-        profile = self._store_profile(workspace, user_id, user)
+        profile = {name: value for name, value in user.items() if name not in _IDENTITY_MEMBERS}
+        identity: dict[str, Any] = {"userId": user_id}
+        if organization_id is not None:
+            identity["organizationId"] = organization_id
+        if email is not None:
+            identity["email"] = email
+        now = self._clock.now()
         session_id = new_id("ses")
-        self._store.add_session(
+        unit = self._unit()
+        unit.upsert_profile(workspace.id, user_id, profile, now)
+        unit.add_session(
             {
                 "id": session_id,
                 "workspace_id": workspace.id,
@@ -319,40 +465,20 @@ class TokenService:
                 "verified": verified,
                 "is_admin": is_admin,
                 "expires_at": expires_at,
-                "created_at": self._clock.now(),
+                "created_at": now,
                 "ended_at": None,
             }
         )
-        return IdentifiedSession(
+        session = IdentifiedSession(
             id=session_id,
-            user=profile,
-            organization_id=organization_id if isinstance(organization_id, str) else None,
+            user={**identity, **profile},
+            organization_id=organization_id,
             is_admin=is_admin,
             expires_at=expires_at,
             verified=verified,
             claims=claims,
         )
-
-    def _store_profile(
-        self, workspace: Workspace, user_id: str, user: dict[str, Any]
-    ) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        extra: dict[str, Any] = {}
-        for name, value in user.items():
-            if name in _IGNORED_FROM_IDENTIFY or name == "userId":
-                continue
-            column = _USER_COLUMNS.get(name)
-            if column is None:
-                extra[name] = value
-            elif isinstance(value, str):
-                values[column] = value
-        if extra:
-            values["profile"] = extra
-        self._write_user(workspace.id, user_id, values)
-        return {
-            "userId": user_id,
-            **{k: v for k, v in user.items() if k not in _IGNORED_FROM_IDENTIFY},
-        }
+        return Pending(session, self._store, self._store.submit(unit))
 
     @staticmethod
     def check_origin(workspace: Workspace, origin: str | None) -> None:
@@ -365,3 +491,7 @@ class TokenService:
         workspace = self._workspaces.get(api_key)
         self.check_origin(workspace, origin)
         return self._store.end_sessions(workspace.id, self._clock.now(), session_id=session_id) > 0
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,4 +1,9 @@
-"""Users of a workspace: created by minting (auto-create), by identify, or by an admin."""
+"""Users of a workspace: created by minting (auto-create) or by an admin, never by identify.
+
+Emails are unique per workspace, compared as :func:`~idmint.store.email_key` says.  Users who
+shared an email before that rule (migration 0002) are marked; minting by such an email is
+``email_ambiguous`` until an admin gives all but one of them another email or deletes them.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from idmint.clock import Clock
-from idmint.errors import UserNotFoundError
+from idmint.errors import EmailAmbiguousError, EmailTakenError, UserNotFoundError
 from idmint.service._cache import TTLCache
 from idmint.service.audit import AuditLog
 from idmint.service.validation import check_email, check_id
 from idmint.service.workspaces import WorkspaceService
-from idmint.store import Store, User, email_key
+from idmint.store import Store, User, UserProfile, email_key
 
 __all__ = ["UserService"]
 
@@ -81,9 +86,10 @@ class UserService:
         name: str | None = None,
         is_admin: bool = False,
     ) -> User:
-        """Add a user.
+        """Add a user (``name`` goes into the profile, where identify keeps it up to date).
 
         :raises UserExistsError: when the userId is taken.
+        :raises EmailTakenError: when another user holds the email.
         """
         workspace = self._workspaces.get(api_key)
         now = self._clock.now()
@@ -94,19 +100,76 @@ class UserService:
             if organization_id is None
             else check_id(organization_id, "organizationId"),
             email=None if email is None else check_email(email),
-            name=name,
-            photo_url=None,
-            profile={},
+            email_conflict=None,
             is_admin=is_admin,
             created_at=now,
             updated_at=now,
         )
-        self._store.create_user(user)
+        if user.email is not None:
+            self._check_email_free(workspace.id, user.user_id, user.email)
+        self._store.create_user(user, {"name": name} if name is not None else None)
         self.changed(workspace.id, user.user_id, {"email": user.email})
         self._audit.record(
             "user.create", workspace_id=workspace.id, actor=actor, subject=user.user_id
         )
         return user
+
+    def update(
+        self,
+        api_key: str,
+        user_id: str,
+        *,
+        actor: str,
+        changes: Mapping[str, Any],
+    ) -> User:
+        """Change a user's trusted attributes: any of ``email``, ``organization_id`` (None
+        clears either) and ``is_admin``.
+
+        :raises UserNotFoundError: when there is no such user.
+        :raises EmailTakenError: when another user holds the email.
+        """
+        workspace = self._workspaces.get(api_key)
+        values: dict[str, Any] = {}
+        if "organization_id" in changes:
+            organization_id = changes["organization_id"]
+            values["organization_id"] = (
+                None if organization_id is None else check_id(organization_id, "organizationId")
+            )
+        if "is_admin" in changes:
+            values["is_admin"] = bool(changes["is_admin"])
+        if "email" in changes:
+            email = changes["email"]
+            if email is None:
+                values.update(email=None, email_key=None, email_conflict=None)
+            else:
+                check_email(email)
+                self._check_email_free(workspace.id, user_id, email)
+                values.update(email=email, email_key=email_key(email), email_conflict=None)
+        before = self._store.user(workspace.id, user_id)
+        user = self._store.update_user(workspace.id, user_id, values, self._clock.now())
+        if user is None:
+            raise UserNotFoundError(f"User {user_id!r} not found.")
+        self.changed(workspace.id, user_id, values)
+        if before is not None and before.email_conflict is not None:
+            self._store.settle_email(workspace.id, before.email_conflict)
+        self._audit.record(
+            "user.update",
+            workspace_id=workspace.id,
+            actor=actor,
+            subject=user_id,
+            changed=sorted(values.keys() - {"email_key", "email_conflict"}),
+        )
+        return user
+
+    def _check_email_free(self, workspace_id: str, user_id: str, email: str) -> None:
+        """:raises EmailTakenError: when users marked as sharing ``email`` (from before
+        emails were unique) include others than ``user_id`` (a holder is refused by the unique
+        index when the write is committed)."""
+        key = email_key(email)
+        if self._store.contested(workspace_id, key) and any(
+            sharer.user_id != user_id for sharer in self._store.email_sharers(workspace_id, key)
+        ):
+            raise EmailTakenError("Another user of this workspace has this email.")
 
     def get(self, api_key: str, user_id: str) -> User:
         user = self._store.user(self._workspaces.get(api_key).id, user_id)
@@ -114,8 +177,21 @@ class UserService:
             raise UserNotFoundError(f"User {user_id!r} not found.")
         return user
 
+    def profile(self, api_key: str, user_id: str) -> UserProfile | None:
+        """What the user's client last sent to identify (untrusted), if it ever did."""
+        return self._store.user_profile(self._workspaces.get(api_key).id, user_id)
+
+    def profiles(self, api_key: str, users: list[User]) -> dict[str, UserProfile]:
+        """The identify profiles of ``users``, by userId."""
+        workspace_id = self._workspaces.get(api_key).id
+        return self._store.user_profiles(workspace_id, [user.user_id for user in users])
+
     def by_email(self, api_key: str, email: str) -> User:
-        """The first user with ``email`` (case-insensitive), cached for ``cache_seconds``."""
+        """The user who holds ``email``, cached for ``cache_seconds``.
+
+        :raises UserNotFoundError: when nobody does.
+        :raises EmailAmbiguousError: when several users shared it before emails were unique.
+        """
         workspace_id = self._workspaces.get(api_key).id
         key = (workspace_id, email_key(check_email(email, "username")))
         user = self._by_email.get(key)
@@ -123,7 +199,7 @@ class UserService:
             generation = self._by_email.generation
             user = self._store.user_by_email(workspace_id, email)
             if user is None:
-                raise UserNotFoundError("No user with this email.")
+                user = self._shared(workspace_id, key[1])
             with self._lock:
                 self._cached_as[workspace_id, user.user_id] = key[1]
                 if len(self._cached_as) > 2 * EMAIL_CACHE_SIZE:  # entries the cache evicted
@@ -131,6 +207,27 @@ class UserService:
                     self._by_email.clear()
             self._by_email.put(key, user, generation=generation)
         return user
+
+    def _shared(self, workspace_id: str, key: str) -> User:
+        """The user of an email nobody holds: one left of users who shared it (now its
+        holder), or none."""
+        if self._store.contested(workspace_id, key):
+            sharers = self._store.email_sharers(workspace_id, key)
+            if len(sharers) > 1:
+                raise EmailAmbiguousError(
+                    f"{len(sharers)} users of this workspace share this email (from before "
+                    "emails were unique): give all but one another email, or delete them "
+                    "(`idmint users duplicates` lists them)."
+                )
+            if sharers:
+                settled = self._store.settle_email(workspace_id, key)
+                if settled is not None:
+                    return settled
+        raise UserNotFoundError("No user with this email.")
+
+    def duplicates(self, api_key: str) -> list[User]:
+        """Users who share an email from before emails were unique, grouped by email."""
+        return self._store.shared_emails(self._workspaces.get(api_key).id)
 
     def cached_by_email(self, api_key: str, email: str) -> bool:
         """Whether :meth:`by_email` would answer ``email`` from memory, reading nothing from
@@ -145,8 +242,11 @@ class UserService:
 
     def delete(self, api_key: str, user_id: str, *, actor: str) -> None:
         workspace = self._workspaces.get(api_key)
+        before = self._store.user(workspace.id, user_id)
         deleted = self._store.delete_user(workspace.id, user_id)
         self.changed(workspace.id, user_id)
         if not deleted:
             raise UserNotFoundError(f"User {user_id!r} not found.")
+        if before is not None and before.email_conflict is not None:
+            self._store.settle_email(workspace.id, before.email_conflict)
         self._audit.record("user.delete", workspace_id=workspace.id, actor=actor, subject=user_id)

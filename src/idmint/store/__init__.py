@@ -1,23 +1,23 @@
 """The store: one interface over SQLAlchemy 2, SQLite by default, PostgreSQL by URL.
 
-The service layer talks only to :class:`Store`; no SQL appears above this package.  Every
-method is one short transaction.  Schema changes are Alembic migrations, applied by
+The service layer talks only to :class:`Store`; no SQL appears above this package.  Reads and
+admin writes are one short transaction each.  The hot paths' writes (mint's user change,
+identify's profile and session, their audit events) go through group commit
+(:mod:`idmint.store.commit`): many requests' writes in one transaction, each request answered
+once its own are committed.  Schema changes are Alembic migrations, applied by
 :meth:`Store.migrate` (``idmint init`` and ``idmint serve`` run it).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy import (
-    JSON,
     ColumnElement,
     Connection,
     Engine,
@@ -35,7 +35,15 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
-from idmint.errors import InvalidArgumentError, UnavailableError, UserExistsError
+from idmint.errors import (
+    EmailTakenError,
+    IdmintError,
+    InvalidArgumentError,
+    UnavailableError,
+    UserExistsError,
+)
+from idmint.store.bulk import BulkWriter
+from idmint.store.commit import GroupCommitter, Unit, read_spill
 from idmint.store.models import (
     AuditEvent,
     AuthToken,
@@ -45,6 +53,7 @@ from idmint.store.models import (
     Session,
     SigningKeyRow,
     User,
+    UserProfile,
     Workspace,
 )
 
@@ -57,33 +66,38 @@ __all__ = [
     "Session",
     "SigningKeyRow",
     "Store",
+    "Unit",
     "User",
+    "UserProfile",
     "Workspace",
     "email_key",
 ]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
-# Write-behind: a buffer this large is written by the call that fills it (back-pressure when
-# the background writer cannot keep up).
-MAX_PENDING_ROWS = 5000
 
 logger = logging.getLogger("idmint.store")
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
 
 def email_key(email: str) -> str:
-    """How emails are compared: Unicode case folding, the same on every backend."""
-    return email.casefold()
+    """How emails are compared, the same on every backend: ASCII letters without case, every
+    other character exactly, in Unicode NFC.
+
+    The ASCII letters are lowered as written, before NFC, so that a character which NFC turns
+    into one (the Kelvin sign becomes ``K``) stays distinct from it.  No Unicode case folding:
+    it merges distinct mailboxes (``straße`` and ``strasse``), and a mail server may treat
+    them as different people.
+    """
+    if email.isascii():
+        return email.lower()  # the usual case: str.lower is ~20 times faster than translate
+    return unicodedata.normalize("NFC", email.translate(_ASCII_LOWER))
 
 
-# Built once: building the statement cost more than running it (the second mint shape).
-_USER_BY_EMAIL = (
-    select(*User.__table__.columns)
-    .where(
-        User.workspace_id == bindparam("workspace_id"),
-        User.email_key == bindparam("email_key"),
-    )
-    .order_by(User.created_at)
-    .limit(1)
+# Built once: building the statement cost more than running it (mint by email).
+_USER_BY_EMAIL = select(*User.__table__.columns).where(
+    User.workspace_id == bindparam("workspace_id"),
+    User.email_key == bindparam("email_key"),
 )
 
 
@@ -99,20 +113,29 @@ def _store_errors() -> Iterator[None]:
         raise InvalidArgumentError("A value in the request cannot be stored.") from exc
 
 
-def _copy(connection: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    """``COPY ... FROM STDIN`` of ``rows`` on the connection's psycopg connection, with the
-    store's error translation."""
-    import psycopg
+def _email_taken(exc: IntegrityError) -> bool:
+    """Whether the unique index on ``(workspace_id, email_key)`` refused the write (SQLite names
+    the columns, PostgreSQL the index)."""
+    return "email_key" in str(exc.orig)
 
-    try:
-        raw = connection.connection.driver_connection
-        with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
-            for row in rows:
-                copy.write_row(row)
-    except (psycopg.DataError, psycopg.IntegrityError) as exc:
-        raise InvalidArgumentError("A value in the request cannot be stored.") from exc
-    except psycopg.OperationalError as exc:
-        raise UnavailableError("The store is unavailable.") from exc
+
+def _refusal(exc: Exception) -> IdmintError:
+    """Why the database refused a batch: the answer a request whose row it is gets."""
+    if isinstance(exc, IntegrityError) and _email_taken(exc):
+        return EmailTakenError("Another user of this workspace has this email.")
+    return InvalidArgumentError("A value in the request cannot be stored.")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers proceed during a write; busy_timeout waits instead of failing at once.
+    # FULL: a commit is on disk (fsync of the WAL) before anyone is told it is stored; group
+    # commit pays that once per batch, not once per request.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
 
 
 def _new_user_row(
@@ -122,7 +145,6 @@ def _new_user_row(
     return {
         "workspace_id": workspace_id,
         "user_id": user_id,
-        "profile": {},
         "is_admin": False,
         "created_at": now,
         "updated_at": now,
@@ -130,68 +152,43 @@ def _new_user_row(
     }
 
 
-def _merge_upsert(
-    pending: tuple[set[str], dict[str, Any]], values: dict[str, Any], now: float
-) -> None:
-    """Apply a later upsert of the same user to a buffered one, as if run after it."""
-    fields, row = pending
-    fields.update(values)
-    row.update(values)
-    row["updated_at"] = now
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets readers proceed during a write; busy_timeout waits instead of failing at once.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
 class Store:
     """idmint's persistent state.
 
     :param engine: a SQLAlchemy engine (SQLite or PostgreSQL).
-    :param write_behind: buffer user upserts and new sessions in memory until
-        :meth:`flush_pending` (which the server calls every ``IDMINT_WRITE_BEHIND_SECONDS``);
-        every read of users or sessions flushes first, so this instance always reads its own
-        writes.  Off: each is written by its call.
+    :param spill_dir: where group commit writes what it could not commit at close.
     """
 
-    def __init__(self, engine: Engine, *, write_behind: bool = False) -> None:
+    def __init__(self, engine: Engine, *, spill_dir: Path | None = None) -> None:
         self.engine = engine
-        self.write_behind = write_behind
-        # (workspace_id, user_id) -> (the fields given, the row to upsert): later upserts of the
-        # same user merge into one row, as if applied in order.
-        self._pending_users: dict[tuple[str, str], tuple[set[str], dict[str, Any]]] = {}
-        self._pending_sessions: list[dict[str, Any]] = []
-        # Every organization the buffered upserts named, even one a later upsert replaced.
-        self._pending_orgs: dict[tuple[str, str], float] = {}
-        self._pending_lock = threading.Lock()
-        self._flush_lock = threading.Lock()
+        self.spill_dir = spill_dir
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self._upserts: dict[tuple[str, ...], Any] = {}
-        # Organizations are never deleted: once one is stored, minting need not insert it again.
-        self._orgs: set[tuple[str, str]] = set()
+        self._bulk = BulkWriter(engine)
         # The dialect's INSERT, which has ON CONFLICT.
         self._upsert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._organization_insert = self._upsert(Organization).on_conflict_do_nothing()
-        self._inserts: dict[type[Base], Any] = {}
+        profile = self._upsert(UserProfile)
+        self._profile_upsert = profile.on_conflict_do_update(
+            index_elements=[UserProfile.workspace_id, UserProfile.user_id],
+            set_={"profile": profile.excluded.profile, "updated_at": profile.excluded.updated_at},
+        )
         self._session_insert = insert(Session)
-        # (statement id, row keys) -> (SQL, the row getter in parameter order, JSON column
-        # positions, bulk mode, the statement, kept so that its id is not reused).  SQLite's
-        # parameters are positional; PostgreSQL always goes by COPY or unnest.
-        self._compiled: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._audit_insert = insert(AuditEvent)
+        self._upserts: dict[tuple[str, ...], Any] = {}
+        # Organizations are never deleted: once one is stored, minting need not insert it again.
+        self._orgs: set[tuple[str, str]] = set()
+        # (workspace id, email key) shared by users from before emails were unique: loaded once;
+        # the set only shrinks (nobody can share an email now), so a stale entry costs a read.
+        self._contested: set[tuple[str, str]] | None = None
+        self.commits = GroupCommitter(self._write_units, spill_dir=spill_dir)
 
     @classmethod
-    def open(cls, url: str, *, schema: str | None = None, write_behind: bool = False) -> Store:
+    def open(cls, url: str, *, schema: str | None = None, spill_dir: Path | None = None) -> Store:
         """Connect to the store at ``url``.
 
         :param schema: PostgreSQL only: the schema to use (created if missing), so that
             separate deployments or test runs can share one database without colliding.
-        :param write_behind: see :class:`Store`.
+        :param spill_dir: see :class:`Store`.
         """
         # A pool as large as the server's thread pool (40), so connections are kept rather
         # than opened and closed under load.
@@ -211,10 +208,10 @@ class Store:
         elif schema is not None:
             with engine.begin() as connection:
                 connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        return cls(engine, write_behind=write_behind)
+        return cls(engine, spill_dir=spill_dir)
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest migration."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to the newest migration (or to ``revision``)."""
         # Imported here: Alembic costs ~0.4 s to import and only migrations need it.
         from alembic import command
         from alembic.config import Config
@@ -223,14 +220,13 @@ class Store:
         config.set_main_option("script_location", str(_MIGRATIONS))
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
 
     def close(self) -> None:
-        """Write what is pending and release the connections."""
+        """Commit what is queued (or spill it, with the store down) and release the
+        connections."""
         try:
-            self.flush_pending()
-        except UnavailableError:
-            logger.error("store unavailable at close: %d buffered rows not written", self.pending)
+            self.commits.close()
         finally:
             self.engine.dispose()
 
@@ -240,86 +236,168 @@ class Store:
         with _store_errors(), self._sessions.begin() as session:
             yield session
 
-    def insert_rows(self, model: type[Base], rows: list[dict[str, Any]]) -> None:
-        """Insert plain rows (all with the same keys) into ``model``'s table, in one
-        transaction: one ``executemany``, or on PostgreSQL one ``COPY``."""
-        if rows:
-            statement = self._inserts.get(model)
-            if statement is None:
-                statement = self._inserts[model] = insert(model)
-            with self._connection() as connection:
-                self._execute_many(connection, statement, rows)
-
-    def _execute_many(
-        self, connection: Connection, statement: Any, rows: list[dict[str, Any]]
-    ) -> None:
-        # Batches of thousands of rows go straight to the driver: the statement is compiled
-        # once per key set and JSON values serialised here, so no per-row work is left to
-        # SQLAlchemy's parameter processing (several times the cost of the driver's own).
-        # On PostgreSQL a plain insert is a COPY: psycopg's executemany spends ~15 µs of
-        # Python per row, COPY ~3 µs.
-        keys = tuple(rows[0])
-        cache_key = (id(statement), keys)
-        compiled = self._compiled.get(cache_key)
-        if compiled is None:
-            compiled = self._compiled[cache_key] = self._compile_many(statement, keys)
-        sql, getter, json_at, bulk, _statement = compiled
-        values: list[tuple[Any, ...]]
-        if len(keys) == 1:
-            values = [(getter(row),) for row in rows]
-        elif json_at:
-            values = []
-            for row in rows:
-                items = list(getter(row))
-                for i in json_at:
-                    items[i] = orjson.dumps(items[i]).decode()
-                values.append(tuple(items))
-        else:
-            values = [getter(row) for row in rows]
-        if bulk is None:
-            connection.exec_driver_sql(sql, values)
-        elif bulk == "copy":
-            _copy(connection, sql, values)
-        else:
-            columns = tuple(list(column) for column in zip(*values, strict=True))
-            connection.exec_driver_sql(sql, columns)
-
-    def _compile_many(self, statement: Any, keys: tuple[str, ...]) -> tuple[Any, ...]:
-        table = statement.table
-        dialect = self.engine.dialect
-        done = statement.compile(dialect=dialect, column_keys=list(keys))
-        order = tuple(done.positiontup or ()) if done.positional else keys
-        json_at = tuple(i for i, key in enumerate(order) if isinstance(table.c[key].type, JSON))
-        sql, bulk = str(done), None
-        if dialect.name == "postgresql":
-            quote = dialect.identifier_preparer.quote
-            columns = ", ".join(quote(key) for key in order)
-            if any(statement is plain for plain in self._plain_inserts()):
-                bulk = "copy"
-                sql = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
-            else:
-                # An upsert: all rows in one statement, one array per column (unnest), the
-                # ON CONFLICT clause as compiled (rows are unique per key: merged when queued).
-                arrays = ", ".join(
-                    f"%b::{table.c[key].type.compile(dialect=dialect)}[]" for key in order
-                )
-                conflict = sql[sql.index(" ON CONFLICT") :]
-                bulk = "unnest"
-                # Names from the table's own metadata, quoted; values are parameters (%b:
-                # binary, which psycopg dumps several times faster for arrays).
-                sql = (
-                    f"INSERT INTO {quote(table.name)} ({columns}) "  # noqa: S608
-                    f"SELECT * FROM unnest({arrays}){conflict}"
-                )
-        return (sql, itemgetter(*order), json_at, bulk, statement)
-
-    def _plain_inserts(self) -> list[Any]:
-        return [*self._inserts.values(), self._session_insert]
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """One transaction on a plain connection, with the same error translation as
+        :meth:`session`."""
+        with _store_errors(), self.engine.begin() as connection:
+            yield connection
 
     def add(self, *rows: Base) -> None:
         """Insert rows in one transaction."""
         with self.session() as session:
             session.add_all(rows)
+
+    # --- group commit ---------------------------------------------------------------------------
+
+    def submit(self, unit: Unit) -> Unit:
+        """Queue a request's writes for the next group commit (wait on it with
+        ``store.commits.wait`` or ``wait_async``)."""
+        return self.commits.submit(unit)
+
+    def commit(self, unit: Unit) -> None:
+        """Submit ``unit`` and wait until it is committed.
+
+        :raises IdmintError: why it was not (``email_taken``, ``unavailable``, ...).
+        """
+        self.commits.wait(self.submit(unit))
+
+    def upsert_user(
+        self, workspace_id: str, user_id: str, values: dict[str, Any], now: float
+    ) -> None:
+        """Create the user or set ``values`` on it, atomically, and wait for the commit (the
+        hot paths put the same upsert into their own unit instead)."""
+        if values.get("email") is not None and "email_key" not in values:
+            values = {**values, "email_key": email_key(values["email"]), "email_conflict": None}
+        unit = Unit()
+        unit.upsert_user(workspace_id, user_id, values, now)
+        self.commit(unit)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Return once every write submitted so far is committed.
+
+        :raises UnavailableError: when that did not happen within ``timeout``.
+        """
+        self.commits.drain(timeout)
+
+    def replay_spill(self) -> int:
+        """Commit what an earlier process spilled when it closed with the store down; returns
+        the number of units written.  Each file is deleted once its units are committed."""
+        if self.spill_dir is None:
+            return 0
+        written = 0
+        for path, units, touches in read_spill(self.spill_dir):
+            try:
+                self._write_units(units, touches)
+            except UnavailableError:
+                path.rename(path.with_suffix(".jsonl"))  # give it back for the next start
+                raise
+            except IdmintError:
+                for unit in units:  # one refused row must not cost the others
+                    try:
+                        self._write_units([unit], {})
+                    except UnavailableError:
+                        raise
+                    except IdmintError as exc:
+                        logger.error("spilled write refused (%s) and dropped: %s", exc.code, exc)
+                    else:
+                        written += 1
+            else:
+                written += len(units)
+            path.unlink()
+            logger.warning("replayed %d spilled writes from %s", len(units), path.name)
+        return written
+
+    def _write_units(self, units: Sequence[Unit], touches: dict[str, float]) -> None:
+        """Write every unit's rows, and last-used times, in ONE transaction (group commit's
+        writer calls this).
+
+        :raises UnavailableError: the store cannot be reached.
+        :raises IdmintError: a row was refused (see :func:`_refusal`).
+        """
+        # Upserts of the same user merge into one row, as if applied in order (a statement may
+        # not touch a row twice); so do profiles.
+        users: dict[tuple[str, str], tuple[set[str], dict[str, Any]]] = {}
+        profiles: dict[tuple[str, str], dict[str, Any]] = {}
+        organizations: dict[tuple[str, str], float] = {}
+        sessions: list[dict[str, Any]] = []
+        audit: list[dict[str, Any]] = []
+        for unit in units:
+            for key, values, now in unit.users:
+                organization_id = values.get("organization_id")
+                if organization_id is not None and (key[0], organization_id) not in self._orgs:
+                    organizations.setdefault((key[0], organization_id), now)
+                pending = users.get(key)
+                if pending is None:
+                    users[key] = (set(values), _new_user_row(*key, values, now))
+                else:
+                    pending[0].update(values)
+                    pending[1].update(values)
+                    pending[1]["updated_at"] = now
+            for key, profile, now in unit.profiles:
+                profiles[key] = {
+                    "workspace_id": key[0],
+                    "user_id": key[1],
+                    "profile": profile,
+                    "updated_at": now,
+                }
+            sessions.extend(unit.sessions)
+            audit.extend(unit.audit)
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for fields, row in users.values():
+            groups.setdefault(tuple(sorted(fields)), []).append(row)
+        try:
+            with self._connection() as connection:
+                if organizations:
+                    connection.execute(
+                        self._organization_insert,
+                        [
+                            {"workspace_id": ws, "organization_id": org, "created_at": at}
+                            for (ws, org), at in organizations.items()
+                        ],
+                    )
+                for names, rows in groups.items():
+                    self._bulk.execute(connection, self._user_upsert(names), rows, plain=False)
+                if profiles:
+                    self._bulk.execute(
+                        connection, self._profile_upsert, list(profiles.values()), plain=False
+                    )
+                if sessions:
+                    self._bulk.execute(connection, self._session_insert, sessions, plain=True)
+                if audit:
+                    self._bulk.execute(connection, self._audit_insert, audit, plain=True)
+                for token_id, at in touches.items():
+                    connection.execute(
+                        update(AuthToken).where(AuthToken.id == token_id).values(last_used_at=at)
+                    )
+        except (UnavailableError, OperationalError) as exc:
+            raise UnavailableError("The store is unavailable.") from exc
+        except IdmintError:
+            raise
+        except (IntegrityError, DataError, ValueError, TypeError) as exc:
+            # ValueError: a string the driver cannot encode; TypeError: a value JSON cannot
+            # hold.  Neither should get past validation; neither may cost other rows.
+            raise _refusal(exc) from exc
+        except Exception as exc:
+            import psycopg  # only PostgreSQL's COPY raises the driver's own errors
+
+            if isinstance(exc, psycopg.OperationalError):
+                raise UnavailableError("The store is unavailable.") from exc
+            if isinstance(exc, psycopg.Error):
+                raise InvalidArgumentError("A value in the request cannot be stored.") from exc
+            raise
+        self._orgs.update(organizations)
+
+    def _user_upsert(self, fields: tuple[str, ...]) -> Any:
+        statement = self._upserts.get(fields)
+        if statement is None:
+            base = self._upsert(User)
+            statement = base.on_conflict_do_update(
+                index_elements=[User.workspace_id, User.user_id],
+                set_={name: base.excluded[name] for name in (*fields, "updated_at")},
+            )
+            self._upserts[fields] = statement
+        return statement
 
     # --- workspaces ---------------------------------------------------------------------------
 
@@ -359,26 +437,32 @@ class Store:
                 row.revoked_at = at
             return row
 
-    def touch_auth_tokens(self, last_used: dict[str, float]) -> None:
-        """Record last-used times, in one transaction for many tokens."""
-        if not last_used:
-            return
-        with self.session() as session:
-            for token_id, at in last_used.items():
-                session.execute(
-                    update(AuthToken).where(AuthToken.id == token_id).values(last_used_at=at)
-                )
-
     # --- users ------------------------------------------------------------------------------
 
     def user(self, workspace_id: str, user_id: str) -> User | None:
-        self.flush_pending()
         with self.session() as session:
             return session.get(User, (workspace_id, user_id))
 
+    def user_profile(self, workspace_id: str, user_id: str) -> UserProfile | None:
+        """What the user's client last sent to identify (untrusted), if it ever did."""
+        with self.session() as session:
+            return session.get(UserProfile, (workspace_id, user_id))
+
+    def user_profiles(self, workspace_id: str, user_ids: Sequence[str]) -> dict[str, UserProfile]:
+        """The identify profiles of these users, by userId."""
+        if not user_ids:
+            return {}
+        with self.session() as session:
+            rows = session.scalars(
+                select(UserProfile).where(
+                    UserProfile.workspace_id == workspace_id,
+                    UserProfile.user_id.in_(list(user_ids)),
+                )
+            ).all()
+            return {row.user_id: row for row in rows}
+
     def user_by_email(self, workspace_id: str, email: str) -> User | None:
-        """The user with this email (compared case-insensitively)."""
-        self.flush_pending()
+        """The user who holds this email (compared as :func:`email_key` says)."""
         values = {"workspace_id": workspace_id, "email_key": email_key(email)}
         # One statement, so no transaction: a plain autocommit read (no BEGIN and ROLLBACK
         # round trips), and a detached User built from the row without the ORM's session.
@@ -387,235 +471,145 @@ class Store:
             row = connection.execute(_USER_BY_EMAIL, values).mappings().first()
         return None if row is None else User(**row)
 
+    def contested(self, workspace_id: str, key: str) -> bool:
+        """Whether users may share the email key ``key`` from before emails were unique
+        (a hint from memory; :meth:`email_sharers` reads the truth)."""
+        if self._contested is None:
+            with self.session() as session:
+                rows = session.execute(
+                    select(User.workspace_id, User.email_conflict)
+                    .where(User.email_conflict.is_not(None))
+                    .distinct()
+                ).all()
+            self._contested = {(ws, conflict) for ws, conflict in rows if conflict is not None}
+        return bool(self._contested) and (workspace_id, key) in self._contested
+
+    def email_sharers(self, workspace_id: str, key: str) -> list[User]:
+        """The users still marked as sharing the email key ``key`` (migration 0002)."""
+        with self.session() as session:
+            query = select(User).where(
+                User.workspace_id == workspace_id, User.email_conflict == key
+            )
+            sharers = list(session.scalars(query.order_by(User.created_at)).all())
+        if not sharers and self._contested is not None:
+            self._contested.discard((workspace_id, key))
+        return sharers
+
+    def shared_emails(self, workspace_id: str) -> list[User]:
+        """Every user marked as sharing an email with another, by email key."""
+        with self.session() as session:
+            query = select(User).where(
+                User.workspace_id == workspace_id, User.email_conflict.is_not(None)
+            )
+            return list(session.scalars(query.order_by(User.email_conflict, User.created_at)).all())
+
+    def settle_email(self, workspace_id: str, key: str) -> User | None:
+        """When only one user is still marked as sharing ``key`` and nobody holds it, that user
+        becomes its holder (the others were given other emails or deleted); returns them."""
+        with self.session() as session:
+            sharers = session.scalars(
+                select(User).where(User.workspace_id == workspace_id, User.email_conflict == key)
+            ).all()
+            if len(sharers) != 1:
+                return None
+            holder = session.scalar(
+                select(User).where(User.workspace_id == workspace_id, User.email_key == key)
+            )
+            if holder is not None:
+                return None
+            sharers[0].email_key, sharers[0].email_conflict = key, None
+            settled = sharers[0]
+        if self._contested is not None:
+            self._contested.discard((workspace_id, key))
+        return settled
+
     def users(
         self, workspace_id: str, *, limit: int = 100, after: str | None = None
     ) -> Sequence[User]:
         """Users ordered by userId, ``limit`` at a time, starting after ``after``."""
-        self.flush_pending()
         with self.session() as session:
             query = select(User).where(User.workspace_id == workspace_id)
             if after is not None:
                 query = query.where(User.user_id > after)
             return session.scalars(query.order_by(User.user_id).limit(limit)).all()
 
-    def create_user(self, user: User) -> User:
-        """Insert a new user.
+    def create_user(self, user: User, profile: dict[str, Any] | None = None) -> User:
+        """Insert a new user (and its profile, when given).
 
         :raises UserExistsError: when the userId is taken in the workspace.
+        :raises EmailTakenError: when another user holds the email.
         """
-        if user.email is not None:
+        if user.email is not None and user.email_conflict is None:
             user.email_key = email_key(user.email)
-        self.flush_pending()
         try:
             with self.session() as session:
-                self._ensure_organization(
-                    session, user.workspace_id, user.organization_id, user.created_at
-                )
+                if user.organization_id is not None:
+                    session.execute(
+                        self._organization_insert.values(
+                            workspace_id=user.workspace_id,
+                            organization_id=user.organization_id,
+                            created_at=user.created_at,
+                        )
+                    )
                 session.add(user)
+                if profile:
+                    session.add(
+                        UserProfile(
+                            workspace_id=user.workspace_id,
+                            user_id=user.user_id,
+                            profile=profile,
+                            updated_at=user.created_at,
+                        )
+                    )
         except IntegrityError as exc:
+            if _email_taken(exc):
+                raise EmailTakenError("Another user of this workspace has this email.") from exc
             raise UserExistsError(f"User {user.user_id!r} already exists.") from exc
         return user
 
-    def upsert_user(
+    def update_user(
         self, workspace_id: str, user_id: str, values: dict[str, Any], now: float
-    ) -> None:
-        """Create the user or update the given fields, atomically (no read-then-write race).
+    ) -> User | None:
+        """Set trusted attributes of an existing user; None when there is no such user.
 
-        On the mint path: the statement is built once per set of fields and runs on a plain
-        connection, not an ORM session; a known organization is not inserted again.  With
-        write-behind the upsert waits for :meth:`flush_pending`.
+        :raises EmailTakenError: when another user holds the email.
         """
-        if values.get("email") is not None:
-            values = {**values, "email_key": email_key(values["email"])}
-        if self.write_behind:
-            self._queue_user(workspace_id, user_id, values, now)
-            return
-        row = _new_user_row(workspace_id, user_id, values, now)
-        statement = self._upsert_statement(tuple(sorted(values)))
-        organization_id = values.get("organization_id")
-        with self._connection() as connection:
-            if organization_id is not None and (workspace_id, organization_id) not in self._orgs:
-                connection.execute(
-                    self._organization_insert,
-                    {
-                        "workspace_id": workspace_id,
-                        "organization_id": organization_id,
-                        "created_at": now,
-                    },
-                )
-            self._execute_many(connection, statement, [row])
-        if organization_id is not None:
-            self._orgs.add((workspace_id, organization_id))
-
-    def add_session(self, row: dict[str, Any]) -> None:
-        """Insert a session (a plain row of :class:`Session`); with write-behind, at the next
-        :meth:`flush_pending`."""
-        if not self.write_behind:
-            self.insert_rows(Session, [row])
-            return
-        with self._pending_lock:
-            self._pending_sessions.append(row)
-            full = len(self._pending_sessions) >= MAX_PENDING_ROWS
-        if full:
-            self.flush_pending()
-
-    def _queue_user(
-        self, workspace_id: str, user_id: str, values: dict[str, Any], now: float
-    ) -> None:
-        key = (workspace_id, user_id)
-        organization_id = values.get("organization_id")
-        with self._pending_lock:
-            if organization_id is not None and (workspace_id, organization_id) not in self._orgs:
-                self._pending_orgs.setdefault((workspace_id, organization_id), now)
-            pending = self._pending_users.get(key)
-            if pending is None:
-                self._pending_users[key] = (set(values), _new_user_row(*key, values, now))
-            else:
-                _merge_upsert(pending, values, now)
-            full = len(self._pending_users) >= MAX_PENDING_ROWS
-        if full:
-            self.flush_pending()
-
-    @property
-    def pending(self) -> int:
-        """Rows waiting for :meth:`flush_pending`."""
-        return len(self._pending_users) + len(self._pending_sessions)
-
-    def flush_pending(self) -> int:
-        """Write the buffered user upserts and sessions, in one transaction; returns how many
-        rows were written.
-
-        When the store is unavailable the rows stay buffered (and :class:`UnavailableError` is
-        raised); a row the database refuses is dropped, with a log line, without losing the
-        rest.
-        """
-        if not (self._pending_users or self._pending_sessions) and not self._flush_lock.locked():
-            return 0  # nothing buffered and no batch in flight: nothing to wait for
-        with self._flush_lock:  # one writer at a time, so batches land in order
-            with self._pending_lock:
-                users, self._pending_users = self._pending_users, {}
-                sessions, self._pending_sessions = self._pending_sessions, []
-                organizations, self._pending_orgs = self._pending_orgs, {}
-            try:
-                self._write_pending(list(users.values()), sessions, organizations)
-            except UnavailableError:
-                self._requeue(users, sessions, organizations)
-                raise
-            except (InvalidArgumentError, IntegrityError):
-                return self._write_one_by_one(list(users.values()), sessions, organizations)
-            return len(users) + len(sessions)
-
-    def _write_pending(
-        self,
-        users: list[tuple[set[str], dict[str, Any]]],
-        sessions: list[dict[str, Any]],
-        organizations: dict[tuple[str, str], float],
-    ) -> None:
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for fields, row in users:
-            groups.setdefault(tuple(sorted(fields)), []).append(row)
-        with self._connection() as connection:
-            if organizations:
-                connection.execute(
-                    self._organization_insert,
-                    [
-                        {"workspace_id": ws, "organization_id": org, "created_at": at}
-                        for (ws, org), at in organizations.items()
-                    ],
-                )
-            for names, rows in groups.items():
-                self._execute_many(connection, self._upsert_statement(names), rows)
-            if sessions:
-                self._execute_many(connection, self._session_insert, sessions)
-        self._orgs.update(organizations)
-
-    def _write_one_by_one(
-        self,
-        users: list[tuple[set[str], dict[str, Any]]],
-        sessions: list[dict[str, Any]],
-        organizations: dict[tuple[str, str], float],
-    ) -> int:
-        for key, at in organizations.items():
-            self._write_or_drop([], [], {key: at}, f"organization {key[1]!r} of {key[0]}")
-        written = 0
-        for user in users:
-            written += self._write_or_drop(
-                [user], [], {}, f"user {user[1]['user_id']!r} of {user[1]['workspace_id']}"
-            )
-        for session in sessions:
-            written += self._write_or_drop([], [session], {}, f"session {session['id']}")
-        return written
-
-    def _write_or_drop(
-        self,
-        users: list[tuple[set[str], dict[str, Any]]],
-        sessions: list[dict[str, Any]],
-        organizations: dict[tuple[str, str], float],
-        what: str,
-    ) -> int:
         try:
-            self._write_pending(users, sessions, organizations)
-        except (InvalidArgumentError, IntegrityError):
-            logger.exception("write-behind: %s dropped: the store refused it", what)
-            return 0
-        return 1
-
-    def _requeue(
-        self,
-        users: dict[tuple[str, str], tuple[set[str], dict[str, Any]]],
-        sessions: list[dict[str, Any]],
-        organizations: dict[tuple[str, str], float],
-    ) -> None:
-        # Put an unwritten batch back in front of what arrived since, merging per user as if
-        # the older upsert had been applied first.
-        with self._pending_lock:
-            newer = self._pending_users
-            for key, (fields, row) in newer.items():
-                older = users.get(key)
-                if older is None:
-                    users[key] = (fields, row)
-                else:
-                    _merge_upsert(older, {name: row[name] for name in fields}, row["updated_at"])
-            self._pending_users = users
-            self._pending_sessions = sessions + self._pending_sessions
-            self._pending_orgs = {**self._pending_orgs, **organizations}
-
-    def _upsert_statement(self, fields: tuple[str, ...]) -> Any:
-        statement = self._upserts.get(fields)
-        if statement is None:
-            base = self._upsert(User)
-            statement = base.on_conflict_do_update(
-                index_elements=[User.workspace_id, User.user_id],
-                set_={name: base.excluded[name] for name in (*fields, "updated_at")},
-            )
-            self._upserts[fields] = statement
-        return statement
-
-    @contextmanager
-    def _connection(self) -> Iterator[Connection]:
-        """One transaction on a plain connection, with the same error translation as
-        :meth:`session`."""
-        with _store_errors(), self.engine.begin() as connection:
-            yield connection
+            with self.session() as session:
+                organization_id = values.get("organization_id")
+                if organization_id is not None:
+                    session.execute(
+                        self._organization_insert.values(
+                            workspace_id=workspace_id,
+                            organization_id=organization_id,
+                            created_at=now,
+                        )
+                    )
+                result = session.execute(
+                    update(User)
+                    .where(User.workspace_id == workspace_id, User.user_id == user_id)
+                    .values(**values, updated_at=now)
+                )
+                if not getattr(result, "rowcount", 0):
+                    return None
+                return session.get(User, (workspace_id, user_id))
+        except IntegrityError as exc:
+            if _email_taken(exc):
+                raise EmailTakenError("Another user of this workspace has this email.") from exc
+            raise InvalidArgumentError("A value in the request cannot be stored.") from exc
 
     def delete_user(self, workspace_id: str, user_id: str) -> bool:
-        self.flush_pending()
+        """Delete a user and their identify profile."""
         with self.session() as session:
+            session.execute(
+                delete(UserProfile).where(
+                    UserProfile.workspace_id == workspace_id, UserProfile.user_id == user_id
+                )
+            )
             result = session.execute(
                 delete(User).where(User.workspace_id == workspace_id, User.user_id == user_id)
             )
             return bool(getattr(result, "rowcount", 0))
-
-    def _ensure_organization(
-        self, session: OrmSession, workspace_id: str, organization_id: str | None, now: float
-    ) -> None:
-        if organization_id is None:
-            return
-        session.execute(
-            self._organization_insert.values(
-                workspace_id=workspace_id, organization_id=organization_id, created_at=now
-            )
-        )
 
     # --- signing keys -------------------------------------------------------------------------
 
@@ -706,7 +700,6 @@ class Store:
         organization_id: str | None = None,
     ) -> int:
         """End open sessions matching any given criterion; returns how many."""
-        self.flush_pending()
         criteria: list[ColumnElement[bool]] = []
         if organization_id is not None:
             members = select(User.user_id).where(
@@ -732,7 +725,6 @@ class Store:
             return int(getattr(result, "rowcount", 0) or 0)
 
     def session_record(self, session_id: str) -> Session | None:
-        self.flush_pending()
         with self.session() as session:
             return session.get(Session, session_id)
 

@@ -20,6 +20,7 @@ __all__ = [
     "Session",
     "SigningKeyRow",
     "User",
+    "UserProfile",
     "Workspace",
 ]
 
@@ -77,7 +78,11 @@ class Organization(Base):
 
 
 class User(Base):
-    """A user of a workspace, keyed by the application's userId."""
+    """A user of a workspace, keyed by the application's userId: its trusted attributes.
+
+    Only authenticated callers write these (the mint routes, the admin API, the CLI); identify
+    never does.  What identify brings is a :class:`UserProfile`, kept apart.
+    """
 
     __tablename__ = "users"
 
@@ -87,16 +92,33 @@ class User(Base):
     user_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     organization_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
-    # The email casefolded in Python, so that lookups ignore case beyond ASCII on every backend.
+    # The email as compared (see idmint.store.email_key): unique per workspace.
     email_key: Mapped[str | None] = mapped_column(String(320), nullable=True)
-    name: Mapped[str | None] = mapped_column(String(256), nullable=True)
-    photo_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
-    profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Set instead of email_key on users that shared an email before emails became unique
+    # (migration 0002): minting by that email is email_ambiguous until an admin resolves it.
+    email_conflict: Mapped[str | None] = mapped_column(String(320), nullable=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 
-    __table_args__ = (Index("ix_users_email_key", "workspace_id", "email_key"),)
+    __table_args__ = (
+        Index("uq_users_email_key", "workspace_id", "email_key", unique=True),
+        Index("ix_users_email_conflict", "workspace_id", "email_conflict"),
+    )
+
+
+class UserProfile(Base):
+    """What a user's client last sent to identify beyond its ids (``name``, ``photoUrl``, other
+    members): untrusted, shown as such, and never put into a token."""
+
+    __tablename__ = "user_profiles"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[float] = mapped_column(Float)
 
 
 class SigningKeyRow(Base):

@@ -1,0 +1,503 @@
+"""Group commit: the writes of many requests in one transaction, each request answered only
+after its own writes are committed ("acknowledged means stored").
+
+A request puts what it writes (a user's trusted attributes, an identify profile, a session,
+its audit event) into one :class:`Unit` and submits it; one writer thread commits everything
+queued as one transaction, and while it does, the next requests queue up for the next one.
+So the commit cost is shared by every request of a batch, and no request waits for more than
+the commit in flight plus its own.
+
+The rules, each the answer to a way writes used to be lost:
+
+- A unit is committed whole or not at all, and its waiter learns which.
+- One failing row never costs another: a batch the database refuses is retried one unit at a
+  time, in arrival order; the unit that fails gets the reason (``email_taken``, a value that
+  cannot be stored), the others are written.
+- A store outage requeues the batch and retries with backoff; nothing is dropped.  A unit
+  whose request stops waiting (its deadline, ``IDMINT_COMMIT_TIMEOUT_SECONDS``) is withdrawn
+  before it is answered ``unavailable``, so a 503 never leaves a write behind it.  Units with no
+  deadline (audit events of refused requests, last-used times) wait for the store however long
+  it takes.
+- At close the queue is written; if the store is down then, what is left goes to a spill file
+  that the next start replays (:func:`read_spill`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from idmint.errors import IdmintError, UnavailableError
+
+__all__ = ["GroupCommitter", "Unit", "read_spill"]
+
+logger = logging.getLogger("idmint.store")
+
+MAX_BATCH_UNITS: Final = 5000  # one transaction holds at most this many requests' writes
+MAX_BACKOFF_SECONDS: Final = 0.5
+REAP_SECONDS: Final = 0.1  # how late past its deadline a waiter may be answered
+CLOSE_GRACE_SECONDS: Final = 5.0  # how long close keeps retrying a down store before spilling
+# Units without a deadline kept in memory during an outage; past this, the oldest are spilled.
+MAX_QUEUED_DETACHED: Final = 100_000
+
+_QUEUED, _INFLIGHT, _DONE = 0, 1, 2
+
+
+class Unit:
+    """The writes of one request: committed together, or not at all.
+
+    :param deadline: a :func:`time.monotonic` time after which the writes are withdrawn and the
+        waiter answered :class:`UnavailableError` (if they are not in a transaction then);
+        None for writes nobody waits on, kept until the store takes them.
+    """
+
+    __slots__ = (
+        "_error",
+        "_event",
+        "_future",
+        "_state",
+        "audit",
+        "deadline",
+        "profiles",
+        "sessions",
+        "users",
+    )
+
+    def __init__(self, deadline: float | None = None) -> None:
+        self.deadline = deadline
+        # ((workspace id, user id), the columns to set, the time): upserts of trusted attributes.
+        self.users: list[tuple[tuple[str, str], dict[str, Any], float]] = []
+        # ((workspace id, user id), the profile, the time): identify's untrusted profile.
+        self.profiles: list[tuple[tuple[str, str], dict[str, Any], float]] = []
+        self.sessions: list[dict[str, Any]] = []
+        self.audit: list[dict[str, Any]] = []
+        self._state = _QUEUED
+        self._error: IdmintError | None = None
+        self._event: threading.Event | None = None
+        self._future: asyncio.Future[None] | None = None
+
+    def upsert_user(
+        self, workspace_id: str, user_id: str, values: dict[str, Any], now: float
+    ) -> None:
+        """Create the user or set ``values`` (columns of ``users``) on it."""
+        self.users.append(((workspace_id, user_id), values, now))
+
+    def upsert_profile(
+        self, workspace_id: str, user_id: str, profile: dict[str, Any], now: float
+    ) -> None:
+        """Replace the user's identify profile (untrusted; a table of its own)."""
+        self.profiles.append(((workspace_id, user_id), profile, now))
+
+    def add_session(self, row: dict[str, Any]) -> None:
+        self.sessions.append(row)
+
+    def add_audit(self, row: dict[str, Any]) -> None:
+        self.audit.append(row)
+
+    def __bool__(self) -> bool:
+        return bool(self.users or self.profiles or self.sessions or self.audit)
+
+    # --- the outcome ---------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self._state == _DONE
+
+    def outcome(self) -> None:
+        """:raises IdmintError: why the unit was not committed (once it is done)."""
+        if self._error is not None:
+            raise self._error
+
+    def to_json(self) -> dict[str, Any]:
+        """The unit as plain JSON data (for the spill file)."""
+        return {
+            "users": [[*key, values, now] for key, values, now in self.users],
+            "profiles": [[*key, profile, now] for key, profile, now in self.profiles],
+            "sessions": self.sessions,
+            "audit": self.audit,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Unit:
+        unit = cls()
+        for workspace_id, user_id, values, now in data.get("users", []):
+            unit.upsert_user(workspace_id, user_id, values, now)
+        for workspace_id, user_id, profile, now in data.get("profiles", []):
+            unit.upsert_profile(workspace_id, user_id, profile, now)
+        unit.sessions = list(data.get("sessions", []))
+        unit.audit = list(data.get("audit", []))
+        return unit
+
+
+WriteBatch = Callable[[Sequence[Unit], dict[str, float]], None]
+
+
+class GroupCommitter:
+    """Commits submitted units in batches from one writer thread (see the module docstring).
+
+    :param write: writes the units and last-used times in ONE transaction, or raises
+        :class:`UnavailableError` (the store cannot be reached: retry) or another
+        :class:`IdmintError` (the database refused a row: the reason for the unit's waiter).
+    :param spill_dir: where units left at close with the store down are written.
+    """
+
+    def __init__(
+        self, write: WriteBatch, *, spill_dir: Path | None = None, name: str = "idmint-commit"
+    ) -> None:
+        self._write = write
+        self._spill_dir = spill_dir
+        self._name = name
+        self._cond = threading.Condition()
+        self._queue: list[Unit] = []
+        self._touches: dict[str, float] = {}
+        self._thread: threading.Thread | None = None
+        self._reaper: threading.Thread | None = None
+        # When the writer's current transaction began (None between transactions): a store
+        # that hangs keeps it in one call, and then the reaper answers the expired waiters.
+        self._writing_since: float | None = None
+        self._closing = False
+        self._closed = False
+        self._close_by = 0.0
+        self._outage_since: float | None = None
+
+    # --- submitting and waiting ----------------------------------------------------------
+
+    def submit(self, unit: Unit) -> Unit:
+        """Queue ``unit`` for the next transaction; returns it, to wait on.
+
+        :raises UnavailableError: after :meth:`close`.
+        """
+        with self._cond:
+            if self._closing:
+                raise UnavailableError("The store is closing.")
+            self._queue.append(unit)
+            if len(self._queue) == 1:
+                self._cond.notify()
+            if self._thread is None:
+                self._start()
+            elif len(self._queue) > MAX_QUEUED_DETACHED and self._outage_since is not None:
+                self._spill_oldest_detached()
+        return unit
+
+    def touch(self, key: str, at: float) -> None:
+        """Note a last-used time (an auth token's), written with the next batch."""
+        with self._cond:
+            if at > self._touches.get(key, 0.0):
+                self._touches[key] = at
+            if self._thread is None and not self._closing:
+                self._start()
+            if not self._queue:
+                self._cond.notify()
+
+    def wait(self, unit: Unit, timeout: float | None = None) -> None:
+        """Block until ``unit`` is done: committed, refused, or (past its deadline, with the
+        store out of reach) withdrawn.
+
+        :param timeout: for a unit without a deadline: stop waiting after this long (the unit
+            stays queued and is written when the store is back).
+        :raises IdmintError: why it was not committed (:class:`UnavailableError` when the
+            store stayed out of reach).
+        """
+        if unit._state != _DONE:
+            with self._cond:
+                if unit._state != _DONE and unit._event is None:
+                    unit._event = threading.Event()
+            if unit._event is not None and not unit._event.wait(timeout):
+                raise UnavailableError("The store is unavailable; the write is queued.")
+        unit.outcome()
+
+    async def wait_async(self, unit: Unit) -> None:
+        """:meth:`wait` for a coroutine: the event loop runs on while the unit is committed."""
+        if unit._state != _DONE:
+            with self._cond:
+                if unit._state != _DONE:
+                    unit._future = asyncio.get_running_loop().create_future()
+            if unit._future is not None:
+                await unit._future
+        unit.outcome()
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Return once everything submitted before the call is committed.
+
+        :raises UnavailableError: when that did not happen within ``timeout``.
+        """
+        barrier = self.submit(Unit(deadline=time.monotonic() + timeout))
+        self.wait(barrier)
+
+    @property
+    def queued(self) -> int:
+        """Units not committed yet."""
+        return len(self._queue)
+
+    # --- closing -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer.  If the store stays down for
+        ``CLOSE_GRACE_SECONDS``, what is left goes to the spill file."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closing = True
+            self._close_by = time.monotonic() + CLOSE_GRACE_SECONDS
+            self._cond.notify_all()
+            thread = self._thread
+            if thread is None and (self._queue or self._touches):
+                self._start()
+                thread = self._thread
+        if thread is not None:
+            thread.join()
+        with self._cond:
+            self._closed = True
+
+    # --- the writer thread ---------------------------------------------------------------
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+        self._reaper = threading.Thread(target=self._reap, name=f"{self._name}-reaper", daemon=True)
+        self._reaper.start()
+
+    def _reap(self) -> None:
+        """Answer waiters whose deadline passed while the writer is stuck in one call (a store
+        that hangs) or backing off (a store that is down): their units are withdrawn."""
+        while not self._closed:
+            time.sleep(REAP_SECONDS)
+            since = self._writing_since
+            if self._outage_since is None and (
+                since is None or time.monotonic() - since < REAP_SECONDS
+            ):
+                continue
+            now = time.monotonic()
+            with self._cond:
+                expired = [
+                    unit
+                    for unit in self._queue
+                    if unit.deadline is not None and unit.deadline <= now and unit._state == _QUEUED
+                ]
+                if expired:
+                    gone = set(map(id, expired))
+                    self._queue = [unit for unit in self._queue if id(unit) not in gone]
+                    self._finish_locked(expired, UnavailableError("The store is unavailable."))
+
+    def _run(self) -> None:
+        backoff = 0.0
+        while True:
+            with self._cond:
+                while not (self._queue or self._touches) and not self._closing:
+                    self._cond.wait()
+                if backoff:
+                    self._cond.wait(backoff)  # woken early only by close
+                batch = self._take()
+                touches, self._touches = self._touches, {}
+                if not batch and not touches and self._closing and not self._queue:
+                    return
+            if not batch and not touches:
+                continue
+            try:
+                self._writing_since = time.monotonic()
+                self._write(batch, touches)
+            except UnavailableError as exc:
+                backoff = min(MAX_BACKOFF_SECONDS, backoff * 2 or 0.01)
+                if self._failed(batch, touches, exc):
+                    return
+                continue
+            except IdmintError:
+                # One unit's row is refused: retry one at a time, so only it fails.
+                if self._one_by_one(batch, touches):
+                    return
+            except Exception as exc:  # a bug, not the data: fail the batch, keep running
+                logger.exception("group commit: the batch could not be written")
+                self._finish(batch, IdmintError(f"The write failed: {type(exc).__name__}."))
+            else:
+                self._finish(batch, None)
+            finally:
+                self._writing_since = None
+            backoff = 0.0
+            self._recovered()
+
+    def _take(self) -> list[Unit]:
+        """The next batch (called with the lock held): units are marked in flight; expired
+        ones are answered unavailable and never written."""
+        now = time.monotonic()
+        batch: list[Unit] = []
+        expired: list[Unit] = []
+        rest = 0
+        for index, unit in enumerate(self._queue):
+            if len(batch) >= MAX_BATCH_UNITS:
+                rest = index
+                break
+            if unit.deadline is not None and unit.deadline <= now:
+                expired.append(unit)
+            else:
+                unit._state = _INFLIGHT
+                batch.append(unit)
+        else:
+            rest = len(self._queue)
+        self._queue = self._queue[rest:]
+        if expired:
+            self._finish_locked(expired, UnavailableError("The store is unavailable."))
+        return batch
+
+    def _one_by_one(self, batch: list[Unit], touches: dict[str, float]) -> bool:
+        written: list[Unit] = []
+        for index, unit in enumerate(batch):
+            try:
+                self._write([unit], touches if index == 0 else {})
+            except UnavailableError as exc:
+                self._finish(written, None)
+                return self._failed(batch[index:], touches if index == 0 else {}, exc)
+            except IdmintError as exc:
+                logger.warning(
+                    "group commit: a request's writes were refused (%s): %s", exc.code, exc.message
+                )
+                self._finish([unit], exc)
+                if index == 0 and touches:
+                    self._requeue([], touches)
+            else:
+                written.append(unit)
+        self._finish(written, None)
+        return False
+
+    def _failed(self, batch: list[Unit], touches: dict[str, float], exc: UnavailableError) -> bool:
+        """An outage: requeue, or at close past the grace, spill.  True: the writer stops."""
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            logger.error("store unavailable, writes are queued and retried: %s", exc.message)
+        with self._cond:
+            self._requeue_locked(batch, touches)
+            if not (self._closing and time.monotonic() >= self._close_by):
+                return False
+            left, self._queue = self._queue, []
+            touches, self._touches = self._touches, {}
+        self._spill(left, touches)
+        self._finish(left, UnavailableError("The store is unavailable."))
+        return True
+
+    def _recovered(self) -> None:
+        if self._outage_since is not None:
+            lasted = time.monotonic() - self._outage_since
+            self._outage_since = None
+            logger.warning("store available again after %.1f s; queued writes committed", lasted)
+
+    def _requeue(self, batch: list[Unit], touches: dict[str, float]) -> None:
+        with self._cond:
+            self._requeue_locked(batch, touches)
+
+    def _requeue_locked(self, batch: list[Unit], touches: dict[str, float]) -> None:
+        for unit in batch:
+            unit._state = _QUEUED
+        self._queue = batch + self._queue
+        for key, at in touches.items():
+            if at > self._touches.get(key, 0.0):
+                self._touches[key] = at
+
+    def _finish(self, units: list[Unit], error: IdmintError | None) -> None:
+        if units:
+            with self._cond:
+                self._finish_locked(units, error)
+
+    def _finish_locked(self, units: list[Unit], error: IdmintError | None) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for unit in units:
+            unit._state = _DONE
+            unit._error = error
+            if unit._event is not None:
+                unit._event.set()
+            if unit._future is not None:
+                by_loop.setdefault(unit._future.get_loop(), []).append(unit._future)
+        # One wake-up per event loop for the whole batch, not one per request.
+        for loop, futures in by_loop.items():
+            # A closed loop raises RuntimeError: nobody waits on these any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, futures)
+
+    # --- spilling ------------------------------------------------------------------------
+
+    def _spill_oldest_detached(self) -> None:
+        """Called with the lock held during an outage: move the oldest units without a
+        deadline to the spill file, so memory stays bounded and nothing is dropped."""
+        keep: list[Unit] = []
+        spill: list[Unit] = []
+        surplus = len(self._queue) - MAX_QUEUED_DETACHED // 2
+        for unit in self._queue:
+            if surplus > 0 and unit.deadline is None and unit._state == _QUEUED:
+                spill.append(unit)
+                surplus -= 1
+            else:
+                keep.append(unit)
+        self._queue = keep
+        self._spill(spill, {})
+        self._finish_locked(spill, UnavailableError("The store is unavailable; spilled."))
+
+    def _spill(self, units: list[Unit], touches: dict[str, float]) -> None:
+        # Only units nobody is still waiting on are worth keeping: a waiter answered 503 must
+        # leave no write behind it.
+        keep = [unit for unit in units if unit.deadline is None and unit]
+        if not keep and not touches:
+            return
+        if self._spill_dir is None:
+            logger.error(
+                "store unavailable at close: %d writes lost (no spill directory)", len(keep)
+            )
+            return
+        path = self._spill_dir / f"spill-{os.getpid()}-{time.time_ns()}.jsonl"
+        try:
+            self._spill_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as file:
+                for unit in keep:
+                    file.write(orjson.dumps(unit.to_json()) + b"\n")
+                if touches:
+                    file.write(orjson.dumps({"touches": touches}) + b"\n")
+                file.flush()
+                os.fsync(file.fileno())
+        except OSError as exc:
+            logger.error(
+                "store unavailable: %d writes lost, the spill file failed: %s", len(keep), exc
+            )
+            return
+        logger.error(
+            "store unavailable: %d writes spilled to %s, replayed at the next start",
+            len(keep),
+            path,
+        )
+
+
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
+
+
+def read_spill(spill_dir: Path) -> Iterator[tuple[Path, list[Unit], dict[str, float]]]:
+    """Each spill file in ``spill_dir``, claimed (renamed, so that two starting processes do
+    not both replay it), with its units and last-used times.  The caller deletes the claimed
+    path once they are committed."""
+    if not spill_dir.is_dir():
+        return
+    for path in sorted(spill_dir.glob("spill-*.jsonl")):
+        claimed = path.with_suffix(f".replaying-{os.getpid()}")
+        try:
+            path.rename(claimed)
+        except FileNotFoundError:  # another process took it
+            continue
+        units: list[Unit] = []
+        touches: dict[str, float] = {}
+        for line in claimed.read_bytes().splitlines():
+            if not line.strip():
+                continue
+            data = orjson.loads(line)
+            if "touches" in data:
+                touches.update(data["touches"])
+            else:
+                units.append(Unit.from_json(data))
+        yield claimed, units, touches
