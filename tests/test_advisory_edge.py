@@ -7,6 +7,9 @@ throw-away script that signed with test_advisory's fixed ES256 key, verified und
 about the API, the test drives the real HTTP API of an app built in process (as
 ``tests/api/conftest.py`` builds it) and asserts the error envelope, not merely the status.
 
+- Origins: a malformed ``Origin`` (port out of range, unclosed IPv6 bracket, no scheme) made
+  identify answer 500 with a traceback; it must be ``origin_not_allowed`` (403).  A bare-host
+  allowed domain also let plain ``http://`` pages identify; it must mean https only.
 - Lifetime: a validly signed token whose ``exp - iat`` exceeds the longest lifetime idmint can
   issue (30 days) plus the leeway was accepted; it must be ``token_claim_invalid`` (``exp``).
 """
@@ -123,6 +126,15 @@ class App:
         key = self.idmint.keys.for_workspace(workspace).ring.active
         return sign_compact(key, orjson.dumps(body))
 
+    def allow(self, *domains: str) -> None:
+        """Set the allowed domains through ``PATCH /admin/v1/workspaces/{apiKey}``."""
+        response = self.client.patch(
+            f"/admin/v1/workspaces/{self.api_key}",
+            json={"allowedDomains": list(domains)},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        assert response.status_code == 200, response.text
+
     def identify(self, token: str, origin: str | None = None) -> httpx.Response:
         user = {"userId": "user-1", "organizationId": "org-1"}
         body = {"apiKey": self.api_key, "user": user, "authToken": token}
@@ -165,6 +177,49 @@ def app(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
             )
     finally:
         service.close()
+
+
+# --- origins ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        pytest.param("https://app.example.com:99999", id="port-out-of-range"),
+        pytest.param("https://[::1", id="unclosed-ipv6-bracket"),
+        pytest.param("https://app.example.com:abc", id="non-numeric-port"),
+        pytest.param(":abc", id="no-scheme"),
+    ],
+)
+def test_malformed_origin_is_origin_not_allowed_not_a_500(app: App, origin: str) -> None:
+    app.allow("app.example.com")
+    token = app.token()
+    assert app.identify(token, "https://app.example.com").status_code == 200  # the control
+
+    _refused(app.identify(token, origin), 403, "origin_not_allowed")
+    session = app.identify(token).json()["session"]  # no Origin: a server, not checked
+    sign_out = {"apiKey": app.api_key, "sessionId": session["id"]}
+    refused = app.client.post("/v1/sign-out", json=sign_out, headers={"Origin": origin})
+    _refused(refused, 403, "origin_not_allowed")
+
+
+def test_bare_host_allowed_domain_refuses_plain_http_origin(app: App) -> None:
+    app.allow("app.example.com", "*.example.com")
+    token = app.token()
+    assert app.identify(token, "https://app.example.com").status_code == 200
+    assert app.identify(token, "https://a.example.com").status_code == 200
+
+    _refused(app.identify(token, "http://app.example.com"), 403, "origin_not_allowed")
+    _refused(app.identify(token, "http://a.example.com"), 403, "origin_not_allowed")
+
+
+def test_plain_http_origin_is_allowed_where_the_pattern_says_so_or_on_loopback(app: App) -> None:
+    app.allow("http://intranet.example.com", "localhost:5173", "127.0.0.1")
+    token = app.token()
+    assert app.identify(token, "http://intranet.example.com").status_code == 200
+    assert app.identify(token, "http://localhost:5173").status_code == 200
+    assert app.identify(token, "http://127.0.0.1:8000").status_code == 200
+    _refused(app.identify(token, "https://intranet.example.com"), 403, "origin_not_allowed")
 
 
 # --- lifetime -----------------------------------------------------------------------------------
