@@ -19,6 +19,7 @@ from idmint import (
     TokenIssuedInFutureError,
     TokenNotYetValidError,
 )
+from idmint.claims import ABSOLUTE_MAX_LIFETIME
 
 
 def claims(**overrides: Any) -> dict[str, Any]:
@@ -69,11 +70,45 @@ def test_not_before_and_issued_at_in_the_future(validator: ClaimsValidator) -> N
         validator.validate(claims(iat=int(NOW) + 31))
 
 
-@pytest.mark.parametrize("name", ["exp", "iss", "aud", "sub"])
+@pytest.mark.parametrize("name", ["exp", "iat", "iss", "aud", "sub"])
 def test_required_claims(validator: ClaimsValidator, name: str) -> None:
     with pytest.raises(MissingClaimError) as raised:
         validator.validate(claims(**{name: None}))
     assert raised.value.claim == name
+
+
+def test_lifetime_up_to_thirty_days_plus_the_leeway_is_accepted(
+    validator: ClaimsValidator,
+) -> None:
+    longest = int(ABSOLUTE_MAX_LIFETIME.total_seconds()) + 30
+    assert validator.validate(claims(exp=int(NOW) + longest)).expires_at == int(NOW) + longest
+    # measured from iat to exp, not from now
+    validator.validate(
+        claims(iat=int(NOW) - 3600, nbf=int(NOW) - 3600, exp=int(NOW) + longest - 3600)
+    )
+
+
+def test_lifetime_beyond_thirty_days_plus_the_leeway_is_refused(
+    validator: ClaimsValidator,
+) -> None:
+    longest = int(ABSOLUTE_MAX_LIFETIME.total_seconds()) + 30
+    for start in (int(NOW), int(NOW) - 3600):
+        with pytest.raises(ClaimError) as raised:
+            validator.validate(claims(iat=start, nbf=start, exp=start + longest + 1))
+        assert type(raised.value) is ClaimError
+        assert (raised.value.code, raised.value.claim) == ("token_claim_invalid", "exp")
+
+
+def test_lifetime_bound_may_be_lowered_but_not_raised(clock: FrozenClock) -> None:
+    hour = ClaimsValidator(
+        issuer=ISSUER, audience=AUDIENCE, clock=clock, leeway=0, max_lifetime=timedelta(hours=1)
+    )
+    hour.validate(claims(exp=int(NOW) + 3600))
+    with pytest.raises(ClaimError, match="longer than the 3600 seconds"):
+        hour.validate(claims(exp=int(NOW) + 3601))
+    for bad in (0, ABSOLUTE_MAX_LIFETIME + timedelta(seconds=1)):
+        with pytest.raises(ValueError, match="maximum lifetime"):
+            ClaimsValidator(issuer=ISSUER, audience=AUDIENCE, max_lifetime=bad)
 
 
 def test_audience_may_be_a_list_containing_ours(validator: ClaimsValidator) -> None:

@@ -8,12 +8,22 @@
 | ``organizationId`` | string        | the user's organization, when the minter gave one        |
 | ``email``        | string          | the user's email, when the minter gave one               |
 | ``isAdmin``      | boolean         | admin rights; only a minted token can grant them         |
-| ``iat``          | integer         | issued at, POSIX seconds                                 |
+| ``iat``          | integer         | issued at, POSIX seconds; required                       |
 | ``nbf``          | integer         | not before, POSIX seconds (equal to ``iat``)             |
 | ``exp``          | integer         | expires at, POSIX seconds; required                      |
 | ``jti``          | string          | 128 random bits, base64url: the token's id, for revocation |
 
 Validation is separate from signature verification and takes an injected clock and a leeway.
+In order, :meth:`ClaimsValidator.validate` refuses: ``exp`` missing or past (beyond the leeway),
+``nbf`` in the future (beyond the leeway), ``iat`` missing or in the future, a lifetime ``exp - iat``
+longer than the validator's maximum plus the leeway, then a wrong ``iss``, ``aud`` or ``sub``.
+
+The lifetime bound is defence in depth.  idmint never mints a token that lives longer than
+:data:`ABSOLUTE_MAX_LIFETIME`, and the service relies on that: a revocation of every token of a
+user or organization is kept only that long.  A longer-lived token (signed with a leaked key,
+or by a buggy minter) would outlive its revocation, so it is refused whatever its signature.
+``iat`` is required for the bound since only it says when a token began (``nbf`` may be earlier
+or absent); idmint always writes it.
 """
 
 from __future__ import annotations
@@ -34,10 +44,12 @@ from idmint.errors import (
     TokenNotYetValidError,
 )
 
-__all__ = ["DEFAULT_LEEWAY", "MAX_LEEWAY", "ClaimsValidator", "UserClaims"]
+__all__ = ["ABSOLUTE_MAX_LIFETIME", "DEFAULT_LEEWAY", "MAX_LEEWAY", "ClaimsValidator", "UserClaims"]
 
 DEFAULT_LEEWAY: Final = timedelta(seconds=30)
 MAX_LEEWAY: Final = timedelta(minutes=5)
+#: The longest lifetime idmint can issue (``exp - iat``), and so the longest it accepts.
+ABSOLUTE_MAX_LIFETIME: Final = timedelta(days=30)
 # 0001-01-02 and 9999-12-30 as POSIX seconds: the range datetime can represent, with a day's room.
 _MIN_TIME: Final = -62135510400
 _MAX_TIME: Final = 253402128000
@@ -45,6 +57,10 @@ _MAX_TIME: Final = 253402128000
 
 def _when(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def _total_seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +118,8 @@ class ClaimsValidator:
     :param audience: the value that ``aud`` must be or contain.
     :param clock: the source of "now".
     :param leeway: tolerated clock skew, 0 to 5 minutes (default 30 s).
+    :param max_lifetime: the longest ``exp - iat`` accepted (beyond the leeway), from 1 s up
+        to :data:`ABSOLUTE_MAX_LIFETIME` (the default): a verifier may lower it, never raise it.
     """
 
     def __init__(
@@ -111,20 +129,26 @@ class ClaimsValidator:
         audience: str,
         clock: Clock | None = None,
         leeway: float | timedelta = DEFAULT_LEEWAY,
+        max_lifetime: float | timedelta = ABSOLUTE_MAX_LIFETIME,
     ) -> None:
-        seconds = leeway.total_seconds() if isinstance(leeway, timedelta) else float(leeway)
+        seconds = _total_seconds(leeway)
         if not 0 <= seconds <= MAX_LEEWAY.total_seconds():
             raise ValueError("The leeway must lie between 0 seconds and 5 minutes.")
+        lifetime = _total_seconds(max_lifetime)
+        if not 1 <= lifetime <= ABSOLUTE_MAX_LIFETIME.total_seconds():
+            raise ValueError("The maximum lifetime must lie between 1 second and 30 days.")
         self.issuer = issuer
         self.audience = audience
         self.clock = clock or SystemClock()
         self.leeway = seconds
+        self.max_lifetime = lifetime
 
     def validate(self, claims: Mapping[str, Any]) -> UserClaims:
         """Validate and type the claims.
 
         :raises ClaimError: a subclass naming the claim: missing, expired (with
-            ``expired_at``), not yet valid, issued in the future, wrong audience or issuer.
+            ``expired_at``), not yet valid, issued in the future, wrong audience or issuer;
+            ``ClaimError`` itself (``claim="exp"``) for a lifetime beyond ``max_lifetime``.
         """
         now = self.clock.now()
         exp = _numeric(claims, "exp")
@@ -136,8 +160,17 @@ class ClaimsValidator:
         if nbf is not None and nbf > now + self.leeway:
             raise TokenNotYetValidError(not_before=_when(nbf))
         iat = _numeric(claims, "iat")
-        if iat is not None and iat > now + self.leeway:
+        if iat is None:
+            raise MissingClaimError(claim="iat")
+        if iat > now + self.leeway:
             raise TokenIssuedInFutureError(issued_at=_when(iat))
+        # Longer than idmint ever mints: see the module docstring.
+        if exp - iat > self.max_lifetime + self.leeway:
+            raise ClaimError(
+                f"The token lives {int(exp - iat)} seconds from iat to exp, longer than the"
+                f" {int(self.max_lifetime)} seconds a token may.",
+                claim="exp",
+            )
 
         iss = claims.get("iss")
         if iss is None:
@@ -174,7 +207,7 @@ class ClaimsValidator:
             organization_id=_optional_text(claims, "organizationId"),
             email=_optional_text(claims, "email"),
             is_admin=is_admin,
-            issued_at=None if iat is None else int(iat),
+            issued_at=int(iat),
             not_before=None if nbf is None else int(nbf),
             expires_at=int(exp),
             jti=_optional_text(claims, "jti"),

@@ -17,7 +17,7 @@ from typing import Any, Final
 import orjson
 
 from idmint._b64 import b64encode_bytes
-from idmint.claims import DEFAULT_LEEWAY, ClaimsValidator, UserClaims
+from idmint.claims import ABSOLUTE_MAX_LIFETIME, DEFAULT_LEEWAY, ClaimsValidator, UserClaims
 from idmint.clock import Clock, SystemClock
 from idmint.errors import InvalidLifetimeError
 from idmint.jwk import KeyResolver, VerificationKey
@@ -38,7 +38,6 @@ __all__ = [
 ]
 
 DEFAULT_LIFETIME: Final = timedelta(hours=48)
-ABSOLUTE_MAX_LIFETIME: Final = timedelta(days=30)
 
 
 def _seconds(value: int | float | timedelta) -> int:
@@ -175,6 +174,8 @@ class TokenVerifier:
     :param keys: where kids resolve: a :class:`KeyRing`, a :class:`~idmint.jwk.JWKSet`, ...
     :param leeway: clock skew tolerated on ``exp``, ``nbf`` and ``iat`` (0 to 5 minutes).
     :param limits: size caps checked before any parsing.
+    :param max_lifetime: the longest ``exp - iat`` accepted, plus the leeway; by default
+        :data:`ABSOLUTE_MAX_LIFETIME`, the longest idmint mints (it may only be lowered).
     """
 
     def __init__(
@@ -186,10 +187,17 @@ class TokenVerifier:
         clock: Clock | None = None,
         leeway: float | timedelta = DEFAULT_LEEWAY,
         limits: JWSLimits = DEFAULT_LIMITS,
+        max_lifetime: float | timedelta = ABSOLUTE_MAX_LIFETIME,
     ) -> None:
         self.keys = keys
         self.limits = limits
-        self.claims = ClaimsValidator(issuer=issuer, audience=audience, clock=clock, leeway=leeway)
+        self.claims = ClaimsValidator(
+            issuer=issuer,
+            audience=audience,
+            clock=clock,
+            leeway=leeway,
+            max_lifetime=max_lifetime,
+        )
 
     def verify(self, token: object) -> VerifiedToken:
         """Verify a token completely.
