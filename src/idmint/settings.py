@@ -84,6 +84,13 @@ class Settings(BaseSettings):
         "then withdrawn, never written later. Writes are committed in groups, and every 2xx "
         "answer comes after its own commit.",
     )
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        "full",
+        description="SQLite only: 'full' syncs every commit to disk before it is acknowledged "
+        "(a commit survives a power loss); 'normal' survives a crash of idmint but not of the "
+        "machine, for commits several times faster on slow disks. Group commit pays the sync "
+        "once per batch of requests.",
+    )
     access_log: bool = Field(
         False,
         description="Log every request (uvicorn's access log). Off by default: it costs about "

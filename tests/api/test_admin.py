@@ -39,6 +39,7 @@ ROUTES = [
     Route("GET", f"{ADMIN}/workspaces/{{api_key}}/users", 200),
     Route("POST", f"{ADMIN}/workspaces/{{api_key}}/users", 201, {"userId": "created"}),
     Route("GET", f"{ADMIN}/workspaces/{{api_key}}/users/{{user_id}}", 200),
+    Route("PATCH", f"{ADMIN}/workspaces/{{api_key}}/users/{{user_id}}", 200, {"isAdmin": True}),
     Route("DELETE", f"{ADMIN}/workspaces/{{api_key}}/users/{{user_id}}", 204),
     Route("POST", f"{ADMIN}/workspaces/{{api_key}}/revocations", 201, {"userId": "someone"}),
     Route("GET", f"{ADMIN}/workspaces/{{api_key}}/revocations", 200),
@@ -490,12 +491,12 @@ USER_FIELDS = {
     "userId",
     "organizationId",
     "email",
-    "name",
-    "photoUrl",
+    "emailShared",
     "isAdmin",
-    "profile",
     "createdAt",
     "updatedAt",
+    "profile",
+    "profileUpdatedAt",
 }
 
 
@@ -523,12 +524,12 @@ def test_users_create_get_delete(backend_api: Api) -> None:
         "userId": "ann",
         "organizationId": "org-a",
         "email": "ann@example.com",
-        "name": "Ann",
-        "photoUrl": None,
+        "emailShared": False,
         "isAdmin": True,
-        "profile": {},
         "createdAt": iso(api.clock.now()),
         "updatedAt": iso(api.clock.now()),
+        "profile": {"name": "Ann"},
+        "profileUpdatedAt": iso(api.clock.now()),
     }
     assert api.user("ann").json() == body
 
@@ -545,6 +546,82 @@ def test_user_exists(api: Api) -> None:
     with api.unchanged():
         response = api.client.post(_users_url(api), json={"userId": "ann"}, headers=api.admin)
     assert_error(response, 409, "FAILED_PRECONDITION", "user_exists")
+
+
+def test_an_email_another_user_holds_is_email_taken(backend_api: Api) -> None:
+    api = backend_api
+    api.create_user("ann", email="Ann@Example.com")
+    with api.unchanged():
+        response = api.client.post(
+            _users_url(api), json={"userId": "bob", "email": "ann@EXAMPLE.com"}, headers=api.admin
+        )
+    assert_error(response, 409, "FAILED_PRECONDITION", "email_taken")
+    api.create_user("bob", email="bob@example.com")
+    with api.unchanged():
+        response = api.client.patch(
+            f"{_users_url(api)}/bob", json={"email": "ANN@example.com"}, headers=api.admin
+        )
+    assert_error(response, 409, "FAILED_PRECONDITION", "email_taken")
+
+
+def test_patch_user_changes_only_what_it_names(backend_api: Api) -> None:
+    api = backend_api
+    api.create_user("ann", email="ann@example.com", organizationId="org-a", isAdmin=True)
+    api.clock.advance(5)
+    response = api.client.patch(
+        f"{_users_url(api)}/ann", json={"email": "ann@example.org"}, headers=api.admin
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["email"], body["organizationId"], body["isAdmin"]) == (
+        "ann@example.org",
+        "org-a",
+        True,
+    )
+    assert body["updatedAt"] == iso(api.clock.now())
+    response = api.client.patch(
+        f"{_users_url(api)}/ann",
+        json={"organizationId": None, "isAdmin": False},
+        headers=api.admin,
+    )
+    body = response.json()
+    assert (body["email"], body["organizationId"], body["isAdmin"]) == (
+        "ann@example.org",
+        None,
+        False,
+    )
+    # Minting by email now says what the admin said.
+    minted = api.client.post(
+        "/api/v1/tokens",
+        json={"username": "ann@example.org"},
+        headers={"Authorization": f"idmint {api.workspace.api_key}:{api.workspace.secret}"},
+    )
+    assert minted.status_code == 200, minted.text
+    assert_error(
+        api.client.patch(f"{_users_url(api)}/nobody", json={"isAdmin": True}, headers=api.admin),
+        404,
+        "NOT_FOUND",
+        "user_not_found",
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ({"email": "nope"}, "invalid_email", "email"),
+        ({"organizationId": ""}, "invalid_argument", "organizationId"),
+        ({"isAdmin": "yes"}, "invalid_argument", "isAdmin"),
+        ({"userId": "other"}, "invalid_argument", "userId"),
+        ({"profile": {}}, "invalid_argument", "profile"),
+    ],
+)
+def test_patch_user_refuses_bad_bodies(
+    api: Api, body: dict[str, Any], code: str, field: str
+) -> None:
+    api.create_user("ann")
+    with api.unchanged():
+        response = api.client.patch(f"{_users_url(api)}/ann", json=body, headers=api.admin)
+    assert_error(response, 400, "INVALID_ARGUMENT", code, field=field)
 
 
 def test_list_users_pages(backend_api: Api) -> None:

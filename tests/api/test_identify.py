@@ -74,9 +74,13 @@ def test_identify_starts_a_verified_session(backend_api: Api) -> None:
     assert "isAdmin" not in session["user"]
 
     stored = api.user("user-1").json()
-    assert stored["name"] == "Ann"
-    assert stored["photoUrl"] == "https://example.com/ann.png"
-    assert stored["profile"] == {"plan": "pro"}
+    # The profile is kept apart, as the client sent it; the trusted attributes are the mint's.
+    assert stored["profile"] == {
+        "name": "Ann",
+        "photoUrl": "https://example.com/ann.png",
+        "plan": "pro",
+    }
+    assert stored["profileUpdatedAt"] == iso(api.clock.now())
     assert stored["isAdmin"] is True
     assert stored["organizationId"] == "org-1"
     assert _sessions(api) == 1
@@ -169,7 +173,9 @@ def test_development_mode_without_token(backend_api: Api) -> None:
     assert session["isAdmin"] is False
     assert session["organizationId"] == "org-1"
     assert session["expiresAt"] == iso(api.clock.now() + workspace["tokenTtlSeconds"])
-    assert api.user("user-1").json()["name"] == "Dev"
+    # No user is made from it: only its profile is kept, as untrusted as it is.
+    assert_error(api.user("user-1"), 404, "NOT_FOUND", "user_not_found")
+    assert _sessions(api) == 1
 
 
 def test_development_mode_still_checks_a_token_that_is_given(api: Api) -> None:

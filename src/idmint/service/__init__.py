@@ -111,6 +111,7 @@ class Idmint:
                 settings.resolved_database_url,
                 schema=schema,
                 spill_dir=Path(settings.data_dir) / "spill",
+                sqlite_synchronous=settings.sqlite_synchronous,
             )
             store.migrate()
             store.replay_spill()
