@@ -571,7 +571,7 @@ def test_control_characters_from_users_and_tokens_are_not_sent_to_the_terminal(
     for output in outputs:
         assert not any(char in output for char in "\x1b\x07\x9b"), output
     assert "[red" in outputs[0]  # shown, not taken as markup
-    assert json.loads(outputs[1])["users"][0]["name"] == "\x1b[2J[red]evil\x9b"
+    assert json.loads(outputs[1])["users"][0]["profile"]["name"] == "\x1b[2J[red]evil\x9b"
     assert "out of range" in outputs[2]
 
 

@@ -614,7 +614,15 @@ def users_list(
     if not users:
         out.print("No users.")
         return
-    table = Table("userId", "email", "organizationId", "name (untrusted)", "admin")
+    table = Table(
+        "userId",
+        "email",
+        "organizationId",
+        "name",
+        "admin",
+        caption="name: as the user's client last sent it to identify (untrusted)",
+        caption_justify="left",
+    )
     table.add_column("created (UTC)", no_wrap=True)
     for user in users:
         table.add_row(

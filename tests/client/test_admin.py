@@ -19,6 +19,7 @@ from idmint.errors import (
     AdminRequiredError,
     AuthTokenRevokedError,
     CredentialsMissingError,
+    EmailTakenError,
     InvalidArgumentError,
     NotFoundError,
     TokenRevokedError,
@@ -112,15 +113,28 @@ def test_users_create_get_list_delete(client: IdmintClient) -> None:
         "jane", email="jane@example.com", organization_id="org-1", name="Jane", is_admin=True
     )
     assert isinstance(created, User)
-    assert (created.user_id, created.email, created.name, created.is_admin) == (
+    assert (created.user_id, created.email, created.is_admin, created.email_shared) == (
         "jane",
         "jane@example.com",
-        "Jane",
         True,
+        False,
     )
+    assert created.profile == {"name": "Jane"}
     assert client.get_user("jane") == created
     with pytest.raises(UserExistsError):
         client.create_user("jane")
+    with pytest.raises(EmailTakenError) as taken:
+        client.create_user("john", email="JANE@example.com")
+    assert taken.value.http_status == 409
+    updated = client.update_user("jane", email="jane@example.org", organization_id=None)
+    assert (updated.email, updated.organization_id, updated.is_admin) == (
+        "jane@example.org",
+        None,
+        True,
+    )
+    assert client.update_user("jane", is_admin=False).is_admin is False
+    with pytest.raises(UserNotFoundError):
+        client.update_user("nobody", is_admin=True)
     client.delete_user("jane")
     with pytest.raises(UserNotFoundError) as caught:
         client.get_user("jane")

@@ -70,6 +70,8 @@ async def test_admin_operations(app: App, aclient: AsyncIdmintClient) -> None:
     for n in range(5):
         await aclient.create_user(f"u{n}", email=f"u{n}@example.com")
     assert (await aclient.get_user("u3")).email == "u3@example.com"
+    moved = await aclient.update_user("u3", email="u3@example.org", is_admin=True)
+    assert (moved.email, moved.is_admin) == ("u3@example.org", True)
     page = await aclient.list_users(limit=2)
     assert [u.user_id for u in page.users] == ["u0", "u1"]
     assert [u.user_id async for u in aclient.iter_users(page_size=2)] == [f"u{n}" for n in range(5)]

@@ -129,7 +129,7 @@ def test_identify_returns_the_session(app: App, client: IdmintClient) -> None:
     assert session.organization_id == "org-1"
     assert session.is_admin is False
     assert session.expires_at == minted.expires_at
-    assert client.get_user("user-1").profile == {"plan": "pro"}
+    assert client.get_user("user-1").profile == {"name": "Ann", "plan": "pro"}
     assert client.sign_out(session.id) is True
     assert client.sign_out(session.id) is False
 

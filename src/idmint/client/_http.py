@@ -7,6 +7,7 @@ the same protocol.  Error answers become exceptions in :mod:`idmint.client._erro
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,7 +34,17 @@ from idmint.client._models import (
 )
 from idmint.errors import CredentialsMissingError, IdmintError
 
-__all__ = ["USER_AGENT", "Call", "Requests"]
+__all__ = ["UNSET", "USER_AGENT", "Call", "Requests", "Unset"]
+
+
+class Unset(enum.Enum):
+    """The type of :data:`UNSET`."""
+
+    UNSET = "UNSET"
+
+
+#: "Leave as it is", where ``None`` means "clear it" (the update calls).
+UNSET: Final = Unset.UNSET
 
 T = TypeVar("T")
 
@@ -378,6 +389,13 @@ class Requests:
 
     def get_user(self, user_id: str) -> Call[User]:
         return self._admin("GET", lambda r: User.from_json(_object(r)), "users", user_id)
+
+    def update_user(self, user_id: str, changes: Mapping[str, Any]) -> Call[User]:
+        names = {"email": "email", "organization_id": "organizationId", "is_admin": "isAdmin"}
+        body = {names[name]: value for name, value in changes.items()}
+        return self._admin(
+            "PATCH", lambda r: User.from_json(_object(r)), "users", user_id, json=body
+        )
 
     def list_users(self, limit: int, after: str | None) -> Call[UserPage]:
         params: dict[str, str | int] = {"limit": limit}

@@ -189,30 +189,35 @@ class CreatedWorkspace:
 
 @dataclass(frozen=True, slots=True)
 class User:
-    """A user of the workspace, with the profile that identify stored."""
+    """A user of the workspace: the trusted attributes, and apart from them the profile that
+    identify stored (``profile``: untrusted, as the user's client sent it; never in a token).
+
+    ``email_shared``: the email is shared with other users from before emails were unique.
+    """
 
     user_id: str
     organization_id: str | None
     email: str | None
-    name: str | None
-    photo_url: str | None
+    email_shared: bool
     is_admin: bool
-    profile: Mapping[str, Any]
     created_at: datetime
     updated_at: datetime
+    profile: Mapping[str, Any]
+    profile_updated_at: datetime | None
 
     @classmethod
     def from_json(cls, data: Json) -> User:
+        profiled = data.get("profileUpdatedAt")
         return cls(
             user_id=_text(data["userId"]),
             organization_id=_optional_text(data.get("organizationId")),
             email=_optional_text(data.get("email")),
-            name=_optional_text(data.get("name")),
-            photo_url=_optional_text(data.get("photoUrl")),
+            email_shared=_bool(data.get("emailShared", False)),
             is_admin=_bool(data["isAdmin"]),
-            profile=_object(data.get("profile") or {}),
             created_at=parse_time(data["createdAt"]),
             updated_at=parse_time(data["updatedAt"]),
+            profile=_object(data.get("profile") or {}),
+            profile_updated_at=None if profiled is None else parse_time(profiled),
         )
 
 

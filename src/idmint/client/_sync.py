@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import httpx
 
 from idmint.client._errors import transport_error
-from idmint.client._http import USER_AGENT, Call, Requests
+from idmint.client._http import UNSET, USER_AGENT, Call, Requests, Unset
 from idmint.client._models import (
     AuditEvent,
     AuditPage,
@@ -242,13 +242,39 @@ class IdmintClient(HttpClientOwner):
     ) -> User:
         """Add a user (e.g. before :meth:`token_for_email`).
 
-        :raises UserExistsError: the userId or email is taken.
+        :raises UserExistsError: the userId is taken.
+        :raises EmailTakenError: another user of the workspace holds ``email``.
         """
         return self._send(
             self._requests.create_user(
                 user_id, email=email, organization_id=organization_id, name=name, is_admin=is_admin
             )
         )
+
+    def update_user(
+        self,
+        user_id: str,
+        *,
+        email: str | Unset | None = UNSET,
+        organization_id: str | Unset | None = UNSET,
+        is_admin: bool | Unset = UNSET,
+    ) -> User:
+        """Change a user's trusted attributes; arguments left out stay as they are, and
+        ``None`` clears ``email`` or ``organization_id``.
+
+        :raises UserNotFoundError: no such user.
+        :raises EmailTakenError: another user of the workspace holds ``email``.
+        """
+        changes = {
+            name: value
+            for name, value in (
+                ("email", email),
+                ("organization_id", organization_id),
+                ("is_admin", is_admin),
+            )
+            if value is not UNSET
+        }
+        return self._send(self._requests.update_user(user_id, changes))
 
     def get_user(self, user_id: str) -> User:
         """One user, with the profile identify stored.
