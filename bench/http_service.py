@@ -709,7 +709,6 @@ def add_users(deployment: Deployment, total: int) -> float:
                         "organization_id": f"org-{i % 10}",
                         "email": email,
                         "email_key": email_key(email),
-                        "profile": {},
                         "is_admin": False,
                         "created_at": now,
                         "updated_at": now,
