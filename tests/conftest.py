@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -252,3 +253,113 @@ def postgres_schema(prefix: str) -> Iterator[str]:
         with engine.begin() as connection:
             connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         engine.dispose()
+
+
+# --- a PostgreSQL server of a test's own, to stop and start -------------------------------------
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own: ``initdb`` into a temporary directory and
+    ``postgres`` on a free port, as the ``postgres`` user when the tests run as root.  A fault
+    test stops and starts it by its pid; the machine's own server is never touched."""
+
+    def __init__(self) -> None:
+        import glob
+        import tempfile
+
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not found:
+            if os.environ.get("CI"):
+                pytest.fail("PostgreSQL's initdb is not installed")
+            pytest.skip("PostgreSQL's initdb is not installed")
+        self._bin = Path(found[-1]).parent
+        self.port = free_port()
+        # Not under pytest's tmp_path: the postgres user must be able to reach it.
+        self.root = Path(tempfile.mkdtemp(prefix="idmint-pg-", dir="/tmp"))
+        self._as: dict[str, Any] = {}
+        if os.geteuid() == 0:
+            import pwd
+
+            entry = pwd.getpwnam("postgres")
+            os.chown(self.root, entry.pw_uid, entry.pw_gid)
+            self._as = {"user": entry.pw_uid, "group": entry.pw_gid}
+        self.data = self.root / "data"
+        subprocess.run(
+            [str(self._bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+            **self._as,
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL of its ``postgres`` database."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _popen(self, log: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                str(self._bin / "postgres"),
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.root),
+                "-c",
+                "listen_addresses=127.0.0.1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **self._as,
+        )
+
+    def start(self) -> None:
+        with (self.root / "server.log").open("ab") as log:
+            self.process = self._popen(log)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((self.root / "server.log").read_text()) from None
+                time.sleep(0.1)
+        # Accepting connections is not yet accepting logins: wait for a real query.
+        while True:
+            ready = subprocess.run(
+                [str(self._bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                capture_output=True,
+            )
+            if ready.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError((self.root / "server.log").read_text())
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """A fast shutdown (SIGINT to the postmaster): connections are cut at once."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(timeout=60)
+        self.process = None
+
+    def close(self) -> None:
+        import shutil
+
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of the test's own (see :class:`PrivatePostgres`)."""
+    server = PrivatePostgres()
+    try:
+        yield server
+    finally:
+        server.close()
