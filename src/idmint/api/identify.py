@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from idmint.api._common import errors, iso, json_response, service
+from idmint.api.bodies import BodyRoute
 from idmint.api.schemas import (
     ErrorEnvelope,
     IdentifyRequest,
@@ -21,7 +22,7 @@ from idmint.service import Idmint
 
 __all__ = ["identify_answer", "router"]
 
-router = APIRouter(tags=["identify"])
+router = APIRouter(tags=["identify"], route_class=BodyRoute)
 SDK_PATH = Path(__file__).resolve().parents[1] / "static" / "idmint.js"
 
 

@@ -1,0 +1,150 @@
+"""Request bodies: the one JSON parser of the API, for the front's hot routes and for FastAPI's.
+
+:func:`read_json` turns a body into the value that validation sees, under one set of rules:
+
+- the body is UTF-8 (RFC 8259 §8.1); anything else is a 400 naming ``body``.  One leading
+  byte order mark is ignored, as §8.1 allows and as the API always did;
+- every string, object keys included, at any depth, is Unicode text: no lone surrogate
+  (U+D800-U+DFFF, which only a ``\\uXXXX`` escape can carry in valid UTF-8) and no
+  non-character (U+FDD0-U+FDEF and U+nFFFE, U+nFFFF of every plane).  Neither can be stored
+  or encoded everywhere a string goes, so neither gets past parsing: a 400 naming the field;
+- numbers are exact: an integer is a Python ``int`` of any size, and ``NaN``/``Infinity``
+  reach validation, which refuses them naming the field.
+
+Fields are named as validation names them, a dotted path (``data.userProperties.email``),
+an array item by its index (``user.tags.0``).  A bad object key is named by the path of its
+object followed by the key, its refused characters written as JSON escapes
+(``user.nick\\ud800``): the key itself cannot travel in the JSON answer.
+
+The front parses every body once, and hands the value to FastAPI in the request's scope;
+the routes read it through :class:`BodyRoute` instead of parsing the body again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+
+from idmint.errors import InvalidArgumentError
+
+__all__ = ["PARSED_BODY", "BodyRequest", "BodyRoute", "read_json"]
+
+PARSED_BODY = "idmint.body"  # the scope key of the front's parse
+
+# Lone surrogates and non-characters, in a decoded string.
+_REFUSED = re.compile(
+    "[\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17))
+    + "]"
+)
+# What can carry a refused character in the raw bytes: a \u escape whose first hex digit is
+# d (a surrogate, or half of a pair that may name U+nFFFE) or f (U+FDD0-U+FDEF, U+FFFE/F);
+# U+FDD0-U+FDEF (EF B7 ..) and U+nFFFE/U+nFFFF (.. BF BE, .. BF BF) in UTF-8.
+_BACKSLASH = ord("\\")
+_ESCAPES = (b"\\ud", b"\\uD", b"\\uf", b"\\uF")
+_NON_CHARACTERS = (b"\xef\xb7", b"\xbf\xbe", b"\xbf\xbf")
+# orjson reads an integer beyond 64 bits as a float; such a literal has at least 19 digits.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 19
+
+
+def read_json(body: bytes) -> Any:
+    """The JSON value of a request body, under the rules of the module's docstring.
+
+    :param body: the body as received (not empty: the caller says what a missing body means).
+    :raises InvalidArgumentError: the body is not UTF-8 or not JSON (``field`` ``body``), or a
+        string or key holds a lone surrogate or a non-character (``field`` names it).
+    """
+    if _plain(body):
+        # The common case: orjson alone, with no walk in Python.  Its value is the standard
+        # parser's, and it refuses lone surrogates and invalid UTF-8 itself.
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass  # not JSON, or JSON that only the standard parser takes (NaN): see below
+    try:
+        text = body.decode("utf-8")  # strict: no overlong forms, no encoded surrogates
+    except UnicodeDecodeError:
+        raise InvalidArgumentError("The request body is not valid UTF-8.", field="body") from None
+    try:
+        value = json.loads(text.removeprefix("\ufeff"))
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
+        raise InvalidArgumentError("The request body is not valid JSON.", field="body") from None
+    _check_text(value)
+    return value
+
+
+def _plain(body: bytes) -> bool:
+    """Whether orjson reads ``body`` exactly, with no refused character possible in it."""
+    # Cheapest first (this runs for every body): a byte is found with memchr, a longer
+    # needle costs a search.  Most bodies have no backslash and are ASCII.
+    if _BACKSLASH in body and any(escape in body for escape in _ESCAPES):
+        return False
+    if not body.isascii() and any(form in body for form in _NON_CHARACTERS):
+        return False
+    return _LONG_NUMBER not in body.translate(_DIGITS_AS_ZERO)
+
+
+def _check_text(value: Any) -> None:
+    """Refuse the first string or key, in document order, that holds a refused character."""
+    # A loop, not recursion: the standard parser nests as deep as the interpreter allows.
+    pending: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while pending:
+        item, path = pending.pop()
+        if isinstance(item, str):
+            if _REFUSED.search(item):
+                field = _name(path)
+                raise InvalidArgumentError(
+                    f"{field} contains a lone surrogate or a Unicode non-character.", field=field
+                )
+        elif isinstance(item, dict):
+            for key in item:
+                if _REFUSED.search(key):
+                    field = _name((*path, _REFUSED.sub(_escape, key)))
+                    raise InvalidArgumentError(
+                        f"The key {field} contains a lone surrogate or a Unicode non-character.",
+                        field=field,
+                    )
+            pending.extend((item[key], (*path, key)) for key in reversed(item))
+        elif isinstance(item, list):
+            pending.extend((item[i], (*path, i)) for i in reversed(range(len(item))))
+
+
+def _name(path: tuple[str | int, ...]) -> str:
+    # As api.errors names a validation error's location.
+    return ".".join(str(part) for part in path) or "body"
+
+
+def _escape(match: re.Match[str]) -> str:
+    return json.dumps(match.group())[1:-1]  # \ud800; U+1FFFE as its pair, \ud83f\udffe
+
+
+class BodyRequest(Request):
+    """A request whose :meth:`json` is the front's parse of the body (FastAPI calls it for a
+    JSON body), so that the routes see exactly what the hot routes see."""
+
+    async def json(self) -> Any:
+        if PARSED_BODY in self.scope:
+            return self.scope[PARSED_BODY]
+        # Served without the front (an app mounted in another): parse by the same rules.
+        return read_json(await self.body())
+
+
+class BodyRoute(APIRoute):
+    """The route class of every router: its handler reads the body as a
+    :class:`BodyRequest` (FastAPI's documented way to change how a route reads requests)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def body_route_handler(request: Request) -> Response:
+            return await handler(BodyRequest(request.scope, request.receive))
+
+        return body_route_handler
