@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
 from fastapi import Request
@@ -38,12 +38,14 @@ __all__ = ["PARSED_BODY", "BodyRequest", "BodyRoute", "read_json"]
 
 PARSED_BODY = "idmint.body"  # the scope key of the front's parse
 
-# Lone surrogates and non-characters, in a decoded string.
+# Lone surrogates and non-characters, in a decoded string; the BMP's alone, which is much
+# faster to search for (the pattern matches a character beyond the BMP item by item).
 _REFUSED = re.compile(
     "[\ud800-\udfff\ufdd0-\ufdef"
     + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17))
     + "]"
 )
+_REFUSED_IN_BMP = re.compile("[\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
 # What can carry a refused character in the raw bytes: a \u escape whose first hex digit is
 # d (a surrogate, or half of a pair that may name U+nFFFE) or f (U+FDD0-U+FDEF, U+FFFE/F);
 # U+FDD0-U+FDEF (EF B7 ..) and U+nFFFE/U+nFFFF (.. BF BE, .. BF BF) in UTF-8.
@@ -92,34 +94,54 @@ def _plain(body: bytes) -> bool:
     return _LONG_NUMBER not in body.translate(_DIGITS_AS_ZERO)
 
 
+# A value being checked: (value, the entry of the object or array that holds it, its key or
+# index there); the path is built from these links only for the answer to a bad one.
+_Entry: TypeAlias = tuple[Any, "_Entry | None", str | int | None]
+
+
 def _check_text(value: Any) -> None:
     """Refuse the first string or key, in document order, that holds a refused character."""
     # A loop, not recursion: the standard parser nests as deep as the interpreter allows.
-    pending: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    pending: list[_Entry] = [(value, None, None)]
     while pending:
-        item, path = pending.pop()
+        entry = pending.pop()
+        item, _, key = entry
+        if isinstance(key, str) and not _is_text(key):
+            field = _name(entry, bad_key=True)
+            raise InvalidArgumentError(
+                f"The key {field} contains a lone surrogate or a Unicode non-character.",
+                field=field,
+            )
         if isinstance(item, str):
-            if _REFUSED.search(item):
-                field = _name(path)
+            if not _is_text(item):
+                field = _name(entry)
                 raise InvalidArgumentError(
                     f"{field} contains a lone surrogate or a Unicode non-character.", field=field
                 )
         elif isinstance(item, dict):
-            for key in item:
-                if _REFUSED.search(key):
-                    field = _name((*path, _REFUSED.sub(_escape, key)))
-                    raise InvalidArgumentError(
-                        f"The key {field} contains a lone surrogate or a Unicode non-character.",
-                        field=field,
-                    )
-            pending.extend((item[key], (*path, key)) for key in reversed(item))
+            pending.extend(reversed([(child, entry, name) for name, child in item.items()]))
         elif isinstance(item, list):
-            pending.extend((item[i], (*path, i)) for i in reversed(range(len(item))))
+            pending.extend(reversed([(child, entry, index) for index, child in enumerate(item)]))
 
 
-def _name(path: tuple[str | int, ...]) -> str:
-    # As api.errors names a validation error's location.
-    return ".".join(str(part) for part in path) or "body"
+def _is_text(text: str) -> bool:
+    if text.isascii():
+        return True
+    if _REFUSED_IN_BMP.search(text):
+        return False
+    return max(text) <= "\uffff" or _REFUSED.search(text) is None
+
+
+def _name(entry: _Entry, *, bad_key: bool = False) -> str:
+    """The field of ``entry``, as api.errors names a validation error's location."""
+    parts: list[str] = []
+    link: _Entry | None = entry
+    while link is not None and link[1] is not None:
+        parts.append(str(link[2]))
+        link = link[1]
+    if bad_key:
+        parts[0] = _REFUSED.sub(_escape, parts[0])
+    return ".".join(reversed(parts)) or "body"
 
 
 def _escape(match: re.Match[str]) -> str:
