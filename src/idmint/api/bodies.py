@@ -6,8 +6,10 @@
   byte order mark is ignored, as §8.1 allows and as the API always did;
 - every string, object keys included, at any depth, is Unicode text: no lone surrogate
   (U+D800-U+DFFF, which only a ``\\uXXXX`` escape can carry in valid UTF-8) and no
-  non-character (U+FDD0-U+FDEF and U+nFFFE, U+nFFFF of every plane).  Neither can be stored
-  or encoded everywhere a string goes, so neither gets past parsing: a 400 naming the field;
+  non-character (U+FDD0-U+FDEF and U+nFFFE, U+nFFFF of every plane).  A lone surrogate has
+  no UTF-8 form, so no store or encoder takes it; a non-character is for a program's own
+  use, not for interchange, and no name or id holds one.  Neither gets past parsing: a 400
+  naming the field;
 - numbers are exact: an integer is a Python ``int`` of any size, and ``NaN``/``Infinity``
   reach validation, which refuses them naming the field.
 
@@ -38,8 +40,8 @@ __all__ = ["PARSED_BODY", "BodyRequest", "BodyRoute", "read_json"]
 
 PARSED_BODY = "idmint.body"  # the scope key of the front's parse
 
-# Lone surrogates and non-characters, in a decoded string; the BMP's alone, which is much
-# faster to search for (the pattern matches a character beyond the BMP item by item).
+# Lone surrogates and non-characters, in a decoded string; and those of the BMP alone, a
+# faster search (a character class tests characters beyond the BMP one item at a time).
 _REFUSED = re.compile(
     "[\ud800-\udfff\ufdd0-\ufdef"
     + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17))
@@ -125,6 +127,7 @@ def _check_text(value: Any) -> None:
 
 
 def _is_text(text: str) -> bool:
+    """Whether ``text`` holds no refused character (cheapest test first)."""
     if text.isascii():
         return True
     if _REFUSED_IN_BMP.search(text):
@@ -155,7 +158,8 @@ class BodyRequest(Request):
     async def json(self) -> Any:
         if PARSED_BODY in self.scope:
             return self.scope[PARSED_BODY]
-        # Served without the front (an app mounted in another): parse by the same rules.
+        # Called without the front (``app.framework`` directly): the same rules, though
+        # FastAPI turns the refusal into its plain 400 without a field.
         return read_json(await self.body())
 
 
