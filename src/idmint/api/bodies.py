@@ -48,9 +48,10 @@ _REFUSED = re.compile(
     + "]"
 )
 _REFUSED_IN_BMP = re.compile("[\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
-# What can carry a refused character in the raw bytes: a \u escape whose first hex digit is
-# d (a surrogate, or half of a pair that may name U+nFFFE) or f (U+FDD0-U+FDEF, U+FFFE/F);
-# U+FDD0-U+FDEF (EF B7 ..) and U+nFFFE/U+nFFFF (.. BF BE, .. BF BF) in UTF-8.
+# What can carry a refused character in valid UTF-8: a \u escape whose first hex digit is d
+# (a surrogate, or half of a pair that may name U+nFFFE) or f (U+FDD0-U+FDEF, U+FFFE,
+# U+FFFF), or the UTF-8 forms of U+FDD0-U+FDEF (EF B7 ..) and U+nFFFE, U+nFFFF (.. BF BE,
+# .. BF BF).
 _BACKSLASH = ord("\\")
 _ESCAPES = (b"\\ud", b"\\uD", b"\\uf", b"\\uF")
 _NON_CHARACTERS = (b"\xef\xb7", b"\xbf\xbe", b"\xbf\xbf")
@@ -66,13 +67,18 @@ def read_json(body: bytes) -> Any:
     :raises InvalidArgumentError: the body is not UTF-8 or not JSON (``field`` ``body``), or a
         string or key holds a lone surrogate or a non-character (``field`` names it).
     """
-    if _plain(body):
-        # The common case: orjson alone, with no walk in Python.  Its value is the standard
-        # parser's, and it refuses lone surrogates and invalid UTF-8 itself.
+    if _LONG_NUMBER not in body.translate(_DIGITS_AS_ZERO):  # orjson reads it exactly
         try:
-            return orjson.loads(body)
+            value = orjson.loads(body)
         except orjson.JSONDecodeError:
             pass  # not JSON, or JSON that only the standard parser takes (NaN): see below
+        else:
+            # orjson refuses invalid UTF-8 (and lone surrogates), so a refused character can
+            # only come from a \u escape or a non-character's UTF-8 form: most bodies show in
+            # their bytes that none is there, and are not walked.
+            if _may_hold_refused(body):
+                _check_text(value)
+            return value
     try:
         text = body.decode("utf-8")  # strict: no overlong forms, no encoded surrogates
     except UnicodeDecodeError:
@@ -85,15 +91,13 @@ def read_json(body: bytes) -> Any:
     return value
 
 
-def _plain(body: bytes) -> bool:
-    """Whether orjson reads ``body`` exactly, with no refused character possible in it."""
-    # Cheapest first (this runs for every body): a byte is found with memchr, a longer
-    # needle costs a search.  Most bodies have no backslash and are ASCII.
+def _may_hold_refused(body: bytes) -> bool:
+    """Whether the value of ``body``, valid UTF-8, may hold a refused character."""
+    # Cheapest first: a byte is found with memchr, a longer needle costs a search.  Most
+    # bodies have no backslash and are ASCII.
     if _BACKSLASH in body and any(escape in body for escape in _ESCAPES):
-        return False
-    if not body.isascii() and any(form in body for form in _NON_CHARACTERS):
-        return False
-    return _LONG_NUMBER not in body.translate(_DIGITS_AS_ZERO)
+        return True
+    return not body.isascii() and any(form in body for form in _NON_CHARACTERS)
 
 
 # A value being checked: (value, the entry of the object or array that holds it, its key or
