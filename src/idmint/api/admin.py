@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
 from idmint.api._common import errors, iso, json_response, service
+from idmint.api.bodies import BodyRoute
 from idmint.api.schemas import (
     AdminUser,
     AuthTokenCreate,
@@ -43,7 +44,7 @@ from idmint.store import AuthToken, User, UserProfile, Workspace
 
 __all__ = ["Caller", "authorize", "router"]
 
-router = APIRouter(prefix="/admin/v1", tags=["admin"])
+router = APIRouter(prefix="/admin/v1", tags=["admin"], route_class=BodyRoute)
 MAX_AUTH_TOKEN_LIFETIME = 10 * 365 * 86400
 _bearer = HTTPBearer(
     auto_error=False, description="The admin credential or a workspace auth token."

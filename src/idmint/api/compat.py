@@ -16,6 +16,7 @@ from fastapi.security import APIKeyHeader
 from starlette.responses import Response
 
 from idmint.api._common import errors, iso, json_response, service
+from idmint.api.bodies import BodyRoute
 from idmint.api.schemas import (
     MintRequest,
     MintResponse,
@@ -39,7 +40,7 @@ __all__ = [
     "start_mint",
 ]
 
-router = APIRouter(tags=["mint"])
+router = APIRouter(tags=["mint"], route_class=BodyRoute)
 
 _authorization = APIKeyHeader(
     name="Authorization",

@@ -7,7 +7,8 @@ and bodies declared as anything but JSON (415).  The routes that carry the load 
 shapes, identify and the JWKS — are then answered here, without the framework's routing,
 dependency injection and thread-pool hop; their FastAPI declarations stay in the route
 modules, which share the same answer functions, for the OpenAPI document.  Everything else
-goes on to FastAPI.
+goes on to FastAPI, its body parsed here first by the same parser
+(:func:`~idmint.api.bodies.read_json`): a bad one is refused here, a good one handed down.
 
 Mint and identify run on the event loop: with credentials and key rings cached they touch
 memory only, but for a cache refill, and then wait, without holding a thread, until group
@@ -17,7 +18,6 @@ the user's email is cached; a look-up that reads the store runs in the thread po
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idmint.api import compat, identify, jwks
+from idmint.api.bodies import PARSED_BODY, read_json
 from idmint.api.errors import error_response, failure_response, invalid_body
 from idmint.api.schemas import IdentifyRequest, MintRequest, TokenForEmailRequest
 from idmint.errors import (
@@ -50,23 +51,15 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def parse_body(model: type[M], body: bytes) -> M:
-    """The request body as ``model``, validated as FastAPI validates a body parameter.
+    """The request body as ``model``, read by :func:`~idmint.api.bodies.read_json` and
+    validated as FastAPI validates a body parameter.
 
-    :raises InvalidArgumentError: the envelope FastAPI's validation errors become.
+    :raises InvalidArgumentError: the body is missing or not read (see ``read_json``), or the
+        envelope FastAPI's validation errors become.
     """
     if not body:
         raise InvalidArgumentError("body is required.", field="body")
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        # orjson refuses what the standard parser takes (integers beyond 64 bits, NaN); those
-        # must reach validation, which names the field, as they do through FastAPI.
-        try:
-            data = json.loads(body)
-        except (ValueError, RecursionError):  # RecursionError: nested too deep
-            raise InvalidArgumentError(
-                "The request body is not valid JSON.", field="body"
-            ) from None
+    data = read_json(body)
     try:
         return model.model_validate(data, from_attributes=True)
     except ValidationError as exc:
@@ -121,11 +114,14 @@ class Front:
     """The ASGI app in front of FastAPI (see the module's docstring).
 
     :param limit: the largest request body accepted, in bytes.
+    :param serve_hot_routes: answer the hot routes here (the default); ``False`` hands them
+        to their FastAPI declarations too, which answer them alike (the tests compare both).
     """
 
-    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+    def __init__(self, app: ASGIApp, *, limit: int, serve_hot_routes: bool = True) -> None:
         self.app = app
         self.limit = limit
+        self.serve_hot_routes = serve_hot_routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -155,16 +151,19 @@ class Front:
             return
 
         if method == "POST":
-            handler = _POSTS.get(path)
+            handler = _POSTS.get(path) if self.serve_hot_routes else None
             if handler is not None:
                 await self._serve(handler, scope, receive, send, headers)
                 return
         elif method == "GET" and path.startswith("/w/") and path.endswith(_JWKS_SUFFIX):
             api_key = path[3 : -len(_JWKS_SUFFIX)]
-            if api_key and "/" not in api_key:
+            if api_key and "/" not in api_key and self.serve_hot_routes:
                 await self._jwks(scope, receive, send, api_key)
                 return
 
+        if method in _BODY_METHODS:
+            await self._forward(scope, receive, send)
+            return
         await self.app(scope, self._limited(receive), send)
 
     async def _serve(
@@ -188,6 +187,24 @@ class Front:
             await failure_response(exc)(scope, receive, send)
             return
         await _send_ok(send, orjson.dumps(answer))
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hand a request that may carry a body to FastAPI, the body parsed as the hot routes
+        parse theirs: the routes read the value from the scope (``bodies.BodyRoute``)."""
+        try:
+            body = await self._read(receive)
+        except _TooLarge:
+            await self._too_large(scope, receive, send)
+            return
+        if body is None:  # the client went away
+            return
+        if body:  # an empty body is FastAPI's to answer: required, or not read at all
+            try:
+                scope[PARSED_BODY] = read_json(body)
+            except InvalidArgumentError as exc:
+                await error_response(exc)(scope, receive, send)
+                return
+        await self.app(scope, _replay(body, receive), send)
 
     async def _jwks(self, scope: Scope, receive: Receive, send: Send, api_key: str) -> None:
         try:
@@ -245,6 +262,20 @@ class Front:
 def _service(scope: Scope) -> Idmint:
     idmint: Idmint = scope["app"].state.idmint
     return idmint
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for an app below, which reads ``body`` (read here already) first."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # the disconnect, when it comes
+
+    return replay
 
 
 def _json_or_no_body(headers: dict[bytes, bytes], length: bytes | None) -> bool:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from idmint.api._common import errors, iso, json_response, service
+from idmint.api.bodies import BodyRoute
 from idmint.api.schemas import (
     ErrorEnvelope,
     IdentifyRequest,
@@ -22,7 +23,7 @@ from idmint.service._pending import Pending
 
 __all__ = ["identify_answer", "identify_reply", "router", "start_identify"]
 
-router = APIRouter(tags=["identify"])
+router = APIRouter(tags=["identify"], route_class=BodyRoute)
 SDK_PATH = Path(__file__).resolve().parents[1] / "static" / "idmint.js"
 
 

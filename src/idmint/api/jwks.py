@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from idmint.algorithms import ALGORITHMS
 from idmint.api._common import errors, json_response, service
+from idmint.api.bodies import BodyRoute
 from idmint.api.schemas import Discovery, Jwks
 from idmint.errors import ApiKeyNotFoundError, WorkspaceNotFoundError
 from idmint.service import Idmint
@@ -14,7 +15,7 @@ from idmint.store import Workspace
 
 __all__ = ["cache_control", "jwks_answer", "router"]
 
-router = APIRouter(tags=["jwks"])
+router = APIRouter(tags=["jwks"], route_class=BodyRoute)
 
 
 def _workspace(idmint: Idmint, api_key: str) -> Workspace:

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from idmint.api._common import errors, iso, json_response, service
 from idmint.api.admin import Caller, authorize
+from idmint.api.bodies import BodyRoute
 from idmint.api.schemas import (
     AuditPage,
     KeyRotate,
@@ -28,7 +29,9 @@ from idmint.store import AuditEvent, Revocation, SigningKeyRow
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/admin/v1/workspaces/{api_key}", tags=["lifecycle"])
+router = APIRouter(
+    prefix="/admin/v1/workspaces/{api_key}", tags=["lifecycle"], route_class=BodyRoute
+)
 
 
 def _revocation_out(row: Revocation) -> dict[str, Any]:
