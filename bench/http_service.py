@@ -655,7 +655,7 @@ def prepare(
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'CREATE SCHEMA "{schema}"')
         env["IDMINT_DATABASE_URL"] = f"{PG_URL}?options=-csearch_path%3D{schema}"
-    service = Idmint.open(_service_settings(env))
+    service = Idmint.open(_service_settings(env), create=True)
     try:
         created = service.init_workspace("bench")
         workspace, secret = created.workspace, created.auth_token.secret

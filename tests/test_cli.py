@@ -502,10 +502,42 @@ def test_settings_set_without_options_is_a_usage_error(run: Run, workspace: dict
     ],
 )
 def test_commands_without_a_workspace_say_run_init(run: Run, args: tuple[str, ...]) -> None:
+    # A store with no workspace in it (as `idmint init` leaves one that failed half way).
+    Idmint.open(Settings(), create=True).close()
+
     result = run(*args)
 
     _assert_clean_error(result, "workspace_not_found")
     assert "idmint init" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("serve",),
+        ("token", "ann@example.com"),
+        ("verify", "a.b.c"),
+        ("users", "list"),
+        ("users", "add", "u1"),
+        ("settings",),
+        ("settings", "show"),
+        ("settings", "set", "--ttl", "60"),
+        ("settings", "require-jwt", "on"),
+        ("keys", "list"),
+        ("keys", "rotate"),
+        ("revoke", "--jti", "j1"),
+        ("audit",),
+    ],
+)
+def test_commands_without_a_store_say_run_init_and_create_nothing(
+    run: Run, args: tuple[str, ...], data_dir: Path
+) -> None:
+    result = run(*args)
+
+    _assert_clean_error(result, "store_not_found")
+    assert "run `idmint init` first" in result.stderr
+    assert str(data_dir / "idmint.db") in result.stderr
+    assert not data_dir.exists()
 
 
 def test_several_workspaces_need_api_key(
@@ -592,7 +624,7 @@ def test_secrets_are_printed_by_init_only(run: Run, workspace: dict[str, Any]) -
 
 
 def test_serve_migrates_then_runs_the_app_factory(
-    run: Run, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    run: Run, data_dir: Path, workspace: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import uvicorn
 
@@ -617,12 +649,34 @@ def test_serve_migrates_then_runs_the_app_factory(
             },
         )
     ]
-    assert (data_dir / "idmint.db").exists()  # migrated before starting
     assert (os.environ["IDMINT_HOST"], os.environ["IDMINT_PORT"]) == ("10.1.2.3", "9001")
     assert os.environ["IDMINT_WORKERS"] == "2"
+    assert f"issuers {PUBLIC_URL}/w/<apiKey>" in result.stderr
 
 
-def test_serve_defaults_come_from_settings(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("host", "base"),
+    [("0.0.0.0", "http://127.0.0.1:9001"), ("::", "http://[::1]:9001")],  # noqa: S104
+)
+def test_serve_without_public_url_prints_the_issuer_of_the_address_it_serves(
+    run: Run, workspace: dict[str, Any], monkeypatch: pytest.MonkeyPatch, host: str, base: str
+) -> None:
+    import uvicorn
+
+    for name in ("IDMINT_PUBLIC_URL", "IDMINT_HOST", "IDMINT_PORT", "IDMINT_WORKERS"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+
+    result = run("serve", "--host", host, "--port", "9001")
+
+    assert result.exit_code == 0, result.output
+    assert f"issuers {base}/w/<apiKey>" in result.stderr
+    assert Settings().issuer_for("pk_x") == f"{base}/w/pk_x"  # what the workers will use
+
+
+def test_serve_defaults_come_from_settings(
+    run: Run, workspace: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import uvicorn
 
     calls: list[dict[str, Any]] = []

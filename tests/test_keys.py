@@ -155,6 +155,16 @@ def test_tampered_envelope_is_refused(key_factory: Callable[[str], SigningKey]) 
             SigningKey.decrypt(bad, master, alg="ES256", kid=key.kid)
 
 
+def test_envelope_names_the_master_key_that_sealed_it(
+    key_factory: Callable[[str], SigningKey],
+) -> None:
+    master = MasterKey.generate()
+    sealed = key_factory("ES256").encrypt(master)
+    assert MasterKey.id_of_sealer(sealed) == master.id
+    assert MasterKey.id_of_sealer("garbage") is None
+    assert MasterKey.id_of_sealer("x." + sealed.split(".", 1)[1]) is None
+
+
 def test_master_key_text_round_trip() -> None:
     master = MasterKey.generate()
     again = MasterKey.from_text(master.to_text() + "\n")

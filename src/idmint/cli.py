@@ -1,8 +1,10 @@
 """The ``idmint`` command: run the server and manage the local store from a shell.
 
 Every command works on the store named by the settings (``IDMINT_DATA_DIR``, default
-``./.idmint``, or ``IDMINT_DATABASE_URL``).  When the store holds one workspace, commands use
-it; with several, ``--api-key`` chooses one.  Each command's docstring is its manual, and
+``./.idmint``, or ``IDMINT_DATABASE_URL``).  Only ``idmint init`` creates a store; every other
+command refuses to run without one (``store_not_found``), and every command refuses a master
+key that cannot open the store's signing keys.  When the store holds one workspace, commands
+use it; with several, ``--api-key`` chooses one.  Each command's docstring is its manual, and
 ``docs/cli.md`` repeats them.
 
 Errors: every :class:`~idmint.errors.IdmintError` is caught in one place
@@ -126,9 +128,10 @@ def _echo_json(value: object) -> None:
 
 
 @contextmanager
-def _service() -> Iterator[Idmint]:
-    """The service over the configured store, migrated; closed (audit flushed) on exit."""
-    idmint = Idmint.open(Settings())
+def _service(settings: Settings | None = None, *, create: bool = False) -> Iterator[Idmint]:
+    """The service over the configured store, migrated, its master key checked; closed
+    (audit flushed) on exit.  Only ``create`` (``idmint init``) makes a missing store."""
+    idmint = Idmint.open(settings or Settings(), create=create)
     try:
         yield idmint
     finally:
@@ -195,35 +198,37 @@ def serve(
 ) -> None:
     """Run the idmint server (the HTTP API, JWKS and console) with uvicorn.
 
-    Migrates the store first, so a fresh data directory works.  Workers read their settings
-    from the same IDMINT_* environment, with the host, port and worker count given here.
+    The store must exist (`idmint init` makes it); it is migrated first, and the server
+    refuses to start when the master key cannot open its signing keys.  Workers read their
+    settings from the same IDMINT_* environment, with the host, port and worker count given
+    here.  Without IDMINT_PUBLIC_URL, issuers are http://<host>:<port>/w/<apiKey> of the
+    address served (a wildcard host as loopback); the base in use is printed at start.
 
     Example:
 
         IDMINT_DATA_DIR=./.idmint idmint serve --host 0.0.0.0 --port 8000 --workers 2
     """
-    settings = Settings()
-    host = settings.host if host is None else host
-    port = settings.port if port is None else port
-    workers = settings.workers if workers is None else workers
-    with _service():
-        pass  # opening runs the migrations
+    given: dict[str, Any] = {"host": host, "port": port, "workers": workers}
+    # Built as each worker builds its own, from the environment with these choices in it.
+    settings = Settings(**{name: value for name, value in given.items() if value is not None})
+    with _service(settings):
+        pass  # opening runs the migrations and checks the master key
     # Worker processes build their own Settings from the environment: hand the choices down.
-    os.environ["IDMINT_HOST"] = host
-    os.environ["IDMINT_PORT"] = str(port)
-    os.environ["IDMINT_WORKERS"] = str(workers)
+    os.environ["IDMINT_HOST"] = settings.host
+    os.environ["IDMINT_PORT"] = str(settings.port)
+    os.environ["IDMINT_WORKERS"] = str(settings.workers)
     Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"idmint: serving {_plain(settings.public_url)} on {_plain(host)}:{port} "
-        f"(store: {_plain(_where(settings))})"
+        f"idmint: serving on {_plain(settings.host)}:{settings.port}, issuers "
+        f"{_plain(settings.base_url)}/w/<apiKey> (store: {_plain(_where(settings))})"
     )
     import uvicorn  # imported here: the other commands need no server
 
     uvicorn.run(
         "idmint.api:create_app_from_env",
         factory=True,
-        host=host,
-        port=port,
-        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
         access_log=settings.access_log,
         # No "server: uvicorn" on every answer: it tells a scanner what to try, and costs
         # a header per response.
@@ -254,12 +259,16 @@ def init(
     it stops with exit code 1 (workspace_exists), or with --if-missing reports the existing
     workspace's API key and exits 0.
 
+    The only command that creates a store: the data directory (mode 0700), the SQLite
+    database (0600) and, unless IDMINT_MASTER_KEY is set, the master key file master.key
+    (0600), made only while the store holds no sealed signing key.
+
     Example:
 
         idmint init --name "Acme"
         idmint init --json > idmint-credentials.json
     """
-    with _service() as idmint:
+    with _service(create=True) as idmint:
         existing = idmint.workspaces.all()
         if existing and if_missing:
             _stdout().print(
@@ -311,7 +320,7 @@ def init(
     out.print("Start the server with `idmint serve`, then mint a token for a user:")
     out.print()
     out.print(
-        f"  curl -sS -X POST {_plain(settings.public_url)}/v1/auth/token/get \\\n"
+        f"  curl -sS -X POST {_plain(settings.base_url)}/v1/auth/token/get \\\n"
         "    -H 'Content-Type: application/json' \\\n"
         f"    -d '{_plain(body)}'",
         highlight=False,

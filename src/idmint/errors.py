@@ -57,7 +57,12 @@ attributes (``claim``, ``kid``, ``expired_at``), never only inside the message.
     │       ├── OrganizationMismatchError organization_mismatch
     │       └── EmailMismatchError        email_mismatch
     ├── MethodNotAllowedError             method_not_allowed
-    └── UnavailableError                  unavailable
+    ├── UnavailableError                  unavailable
+    └── ConfigurationError                configuration_invalid
+        ├── StoreNotFoundError            store_not_found
+        ├── MasterKeyMissingError         master_key_missing
+        ├── MasterKeyMismatchError        master_key_mismatch
+        └── InsecureFileModeError         file_mode_insecure
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ __all__ = [
     "AuthTokenRevokedError",
     "AuthTokenWrongWorkspaceError",
     "ClaimError",
+    "ConfigurationError",
     "ConflictError",
     "CredentialError",
     "CredentialsMissingError",
@@ -84,6 +90,7 @@ __all__ = [
     "IdentifyError",
     "IdentityMismatchError",
     "IdmintError",
+    "InsecureFileModeError",
     "InvalidArgumentError",
     "InvalidAudienceError",
     "InvalidEmailError",
@@ -95,6 +102,8 @@ __all__ = [
     "JwtRequiredError",
     "KeyDecryptionError",
     "MalformedTokenError",
+    "MasterKeyMismatchError",
+    "MasterKeyMissingError",
     "MethodNotAllowedError",
     "MissingClaimError",
     "NoActiveKeyError",
@@ -104,6 +113,7 @@ __all__ = [
     "RequestTooLargeError",
     "RetiredKeyError",
     "SigningKeyError",
+    "StoreNotFoundError",
     "TokenError",
     "TokenExpiredError",
     "TokenIssuedInFutureError",
@@ -597,6 +607,74 @@ class UnavailableError(IdmintError):
     code = "unavailable"
     http_status = 503
     status = "UNAVAILABLE"
+
+
+class ConfigurationError(IdmintError):
+    """Raised when idmint cannot start as configured: its store or master key is not usable."""
+
+    code = "configuration_invalid"
+
+
+class StoreNotFoundError(ConfigurationError):
+    """Raised when a command other than ``idmint init`` finds no idmint store where the
+    settings point."""
+
+    code = "store_not_found"
+
+    def __init__(self, message: str | None = None, *, location: str = "") -> None:
+        self.location = location
+        super().__init__(message or f"No idmint store at {location}: run `idmint init` first.")
+
+
+class MasterKeyMissingError(ConfigurationError):
+    """Raised when neither IDMINT_MASTER_KEY nor the master key file is there, and no new
+    master key may be made."""
+
+    code = "master_key_missing"
+
+    def __init__(self, message: str | None = None, *, path: str = "") -> None:
+        self.path = path
+        super().__init__(
+            message or f"No master key: IDMINT_MASTER_KEY is unset and {path} does not exist."
+        )
+
+
+class MasterKeyMismatchError(ConfigurationError):
+    """Raised when the configured master key cannot open the signing keys the store holds."""
+
+    code = "master_key_mismatch"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        path: str = "",
+        master_key_id: str = "",
+        sealed_under: str = "",
+    ) -> None:
+        self.path = path
+        self.master_key_id = master_key_id
+        self.sealed_under = sealed_under
+        super().__init__(
+            message
+            or f"The master key {master_key_id} cannot open this store's signing keys, sealed "
+            f"under master key {sealed_under}: configure that key in IDMINT_MASTER_KEY or {path}."
+        )
+
+
+class InsecureFileModeError(ConfigurationError):
+    """Raised when a secret file is readable or writable by users other than its owner."""
+
+    code = "file_mode_insecure"
+
+    def __init__(self, message: str | None = None, *, path: str = "", mode: int = 0) -> None:
+        self.path = path
+        self.mode = mode
+        super().__init__(
+            message
+            or f"{path} is readable or writable by other users (mode {mode:04o}): "
+            f"run `chmod 600 {path}`."
+        )
 
 
 def error_classes() -> list[type[IdmintError]]:

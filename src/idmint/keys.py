@@ -246,6 +246,12 @@ class MasterKey:
         sealed = self._aead.encrypt(nonce, plaintext, aad)
         return ".".join((_ENVELOPE_PREFIX, self.id, b64encode(nonce), b64encode(sealed)))
 
+    @staticmethod
+    def id_of_sealer(envelope: str) -> str | None:
+        """The ``id`` of the master key that sealed ``envelope`` (None when it is not one)."""
+        parts = envelope.split(".")
+        return parts[1] if len(parts) == 4 and parts[0] == _ENVELOPE_PREFIX else None
+
     def decrypt(self, envelope: str, aad: bytes) -> bytes:
         """Open an envelope made by :meth:`encrypt` with the same ``aad``.
 

@@ -6,6 +6,7 @@ idmint reads the environment anywhere else.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -26,11 +27,13 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production"] = Field(
         "development",
-        description="'production' refuses weak or placeholder secrets and a non-HTTPS public URL.",
+        description="'production' refuses weak or placeholder secrets and a missing or "
+        "non-HTTPS public URL.",
     )
     data_dir: Path = Field(
         Path(".idmint"),
-        description="Directory for the embedded SQLite database and the generated master key file.",
+        description="Directory (mode 0700, made by `idmint init`) for the embedded SQLite "
+        "database and the generated master key file.",
     )
     database_url: str | None = Field(
         None,
@@ -40,16 +43,19 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = Field(
         None,
         description="Base64url 32-byte key that seals private signing keys at rest. "
-        "Default: generated once into <data_dir>/master.key (mode 0600).",
+        "Unset: read from <data_dir>/master.key (mode 0600), which `idmint init` generates "
+        "for a new store.",
     )
     admin_token: SecretStr | None = Field(
         None,
         description="Admin credential for the admin API across all workspaces (Bearer). "
         "Unset: only workspace auth tokens reach the admin API, each for its own workspace.",
     )
-    public_url: str = Field(
-        "http://127.0.0.1:8000",
-        description="The externally visible base URL; workspace issuers are <public_url>/w/<apiKey>.",
+    public_url: str | None = Field(
+        None,
+        description="The externally visible base URL; workspace issuers are "
+        "<public_url>/w/<apiKey>. Unset: http://<host>:<port>, where the server listens (a "
+        "wildcard host as loopback). Required, https://, in production.",
     )
     host: str = Field("127.0.0.1", description="Address `idmint serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `idmint serve` listens on.")
@@ -123,7 +129,9 @@ class Settings(BaseSettings):
 
     @field_validator("public_url")
     @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("public_url must start with http:// or https://")
         return value.rstrip("/")
@@ -147,8 +155,8 @@ class Settings(BaseSettings):
             token = self.admin_token.get_secret_value()
             if token.lower() in _PLACEHOLDERS or len(token) < 32:
                 raise ValueError("admin_token must be at least 32 random characters in production")
-        if not self.public_url.startswith("https://"):
-            raise ValueError("public_url must be https:// in production")
+        if self.public_url is None or not self.public_url.startswith("https://"):
+            raise ValueError("public_url must be set to an https:// URL in production")
         return self
 
     @property
@@ -156,6 +164,34 @@ class Settings(BaseSettings):
         """The store URL, defaulting to SQLite in the data directory."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'idmint.db').resolve()}"
 
+    @property
+    def base_url(self) -> str:
+        """The base of every URL idmint hands out (issuers, JWKS, the curl examples): the
+        public URL, or by default where ``idmint serve`` listens, ``http://<host>:<port>``.
+
+        A wildcard bind (``0.0.0.0``, ``::``) is not an address a client can use: it becomes
+        the loopback address of its family.  IPv6 literals are bracketed.
+        """
+        if self.public_url is not None:
+            return self.public_url
+        return f"http://{_url_host(self.host)}:{self.port}"
+
+    @property
+    def master_key_file(self) -> Path:
+        """Where the master key is kept when ``IDMINT_MASTER_KEY`` is unset."""
+        return self.data_dir / "master.key"
+
     def issuer_for(self, api_key: str) -> str:
         """The issuer URL (``iss``) of a workspace's tokens."""
-        return f"{self.public_url}/w/{api_key}"
+        return f"{self.base_url}/w/{api_key}"
+
+
+def _url_host(host: str) -> str:
+    """``host`` as the host part of a URL that reaches a server bound to it."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # a name such as localhost, used as it is
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    return f"[{address}]" if address.version == 6 else str(address)

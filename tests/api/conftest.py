@@ -368,7 +368,7 @@ class AppFactory:
             raise ValueError(backend)
         settings = isolated_settings(**values)
         clock = FrozenClock(float(int(time.time())))
-        service = Idmint.open(settings, clock=clock, schema=schema)
+        service = Idmint.open(settings, clock=clock, schema=schema, create=True)
         self._teardown.append(service.close)
         result = service.init_workspace()
         # Server errors answer 500 with the envelope, as under uvicorn (the log keeps the trace).

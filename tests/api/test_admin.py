@@ -231,7 +231,7 @@ def test_create_workspace(backend_api: Api) -> None:
     assert ws["requireJwt"] is True
     assert ws["tokenTtlSeconds"] == 172_800
     assert ws["autoCreateUsers"] is True
-    assert ws["issuer"] == f"{api.settings.public_url}/w/{ws['apiKey']}"
+    assert ws["issuer"] == f"{api.settings.base_url}/w/{ws['apiKey']}"
     assert ws["createdAt"] == iso(api.clock.now())
     assert set(body["authToken"]) == TOKEN_FIELDS
     assert body["secret"].startswith(body["authToken"]["prefix"])

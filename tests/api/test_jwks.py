@@ -94,14 +94,14 @@ def test_discovery(backend_api: Api) -> None:
     assert response.status_code == 200, response.text
     assert _max_age(response.headers["cache-control"]) == api.settings.jwks_max_age_seconds
     body = response.json()
-    assert body["issuer"] == ws.issuer == f"{api.settings.public_url}/w/{ws.api_key}"
+    assert body["issuer"] == ws.issuer == f"{api.settings.base_url}/w/{ws.api_key}"
     assert body["jwks_uri"] == f"{ws.issuer}/.well-known/jwks.json"
     assert api.settings.signing_algorithm in body["id_token_signing_alg_values_supported"]
     assert "none" not in {a.lower() for a in body["id_token_signing_alg_values_supported"]}
     for claim in ("iss", "aud", "sub", "exp", "organizationId", "email", "isAdmin"):
         assert claim in body["claims_supported"]
     # the jwks_uri is served by this app
-    path = body["jwks_uri"].removeprefix(api.settings.public_url)
+    path = body["jwks_uri"].removeprefix(api.settings.base_url)
     assert path == jwks_path(ws)
     assert api.client.get(path).status_code == 200
 

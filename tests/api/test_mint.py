@@ -62,7 +62,7 @@ def test_mint_answers_the_seed_shape_and_the_token_verifies_with_pyjwt(backend_a
     assert claims["email"] == "user1@velt.dev"
     assert claims["isAdmin"] is True
     assert claims["aud"] == ws.api_key
-    assert claims["iss"] == ws.issuer == f"{api.settings.public_url}/w/{ws.api_key}"
+    assert claims["iss"] == ws.issuer == f"{api.settings.base_url}/w/{ws.api_key}"
     assert claims["exp"] - claims["iat"] == 2 * DAY
     assert claims["nbf"] == claims["iat"] == int(api.clock.now())
     assert isinstance(claims["jti"], str)

@@ -80,7 +80,7 @@ class App:
 
     @property
     def base_url(self) -> str:
-        return self.settings.public_url
+        return self.settings.base_url
 
     def client(self, **overrides: Any) -> IdmintClient:
         """A sync client of the first workspace (its auth token; no admin token unless given)."""
@@ -141,7 +141,7 @@ def make_app(data_dir: Path, **settings: Any) -> App:
     values: dict[str, Any] = {"data_dir": data_dir, "admin_token": ADMIN_TOKEN, **settings}
     config = Settings(**values)
     clock = FrozenClock(float(int(time.time())))
-    service = Idmint.open(config, clock=clock)
+    service = Idmint.open(config, clock=clock, create=True)
     created = service.init_workspace()
     app = create_app(config, idmint=service)
     # Server errors answer 500 with the envelope, as under uvicorn.

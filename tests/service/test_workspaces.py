@@ -18,9 +18,14 @@ from idmint.errors import (
     AuthTokenRevokedError,
     AuthTokenWrongWorkspaceError,
     CredentialError,
+    InsecureFileModeError,
     InvalidArgumentError,
+    InvalidKeyError,
     KeyDecryptionError,
+    MasterKeyMismatchError,
+    MasterKeyMissingError,
     NotFoundError,
+    StoreNotFoundError,
     UnavailableError,
     WorkspaceExistsError,
 )
@@ -71,14 +76,51 @@ def test_init_workspace_refuses_a_second_time(idmint: Idmint, tenant: InitResult
 
 def test_load_master_key_generates_a_0600_file_once(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
-    key = load_master_key(settings)
+    key = load_master_key(settings, create=True)
     path = tmp_path / "data" / "master.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert path.read_text().strip() == key.to_text()
 
-    again = load_master_key(settings)
+    again = load_master_key(settings, create=True)
     assert again.id == key.id
+    assert load_master_key(settings).id == key.id
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_load_master_key_makes_none_unless_asked(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    with pytest.raises(MasterKeyMissingError) as info:
+        load_master_key(settings)
+    assert info.value.path == str(tmp_path / "data" / "master.key")
+    assert "IDMINT_MASTER_KEY" in info.value.message
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o620, 0o602, 0o666])
+def test_load_master_key_refuses_a_file_others_may_read_or_write(tmp_path: Path, mode: int) -> None:
+    settings = Settings(data_dir=tmp_path)
+    key = load_master_key(settings, create=True)
+    path = tmp_path / "master.key"
+    path.chmod(mode)
+    with pytest.raises(InsecureFileModeError) as info:
+        load_master_key(settings)
+    assert (info.value.path, info.value.mode) == (str(path), mode)
+    assert f"chmod 600 {path}" in info.value.message
+    path.chmod(0o400)  # read-only for its owner is fine
+    assert load_master_key(settings).id == key.id
+
+
+def test_load_master_key_names_where_a_malformed_key_came_from(tmp_path: Path) -> None:
+    (tmp_path / "master.key").write_text("not a key\n")
+    (tmp_path / "master.key").chmod(0o600)
+    with pytest.raises(InvalidKeyError, match=r"master\.key does not hold a master key"):
+        load_master_key(Settings(data_dir=tmp_path))
+    secret = SecretStr("c2VjcmV0LWJ1dC10b28tc2hvcnQ")
+    with pytest.raises(InvalidKeyError) as info:
+        load_master_key(Settings(data_dir=tmp_path, master_key=secret))
+    assert info.value.message.startswith("IDMINT_MASTER_KEY is not a master key")
+    assert secret.get_secret_value() not in info.value.message
 
 
 def test_load_master_key_uses_the_configured_key(tmp_path: Path) -> None:
@@ -109,7 +151,7 @@ def test_open_on_sqlite_generates_and_reuses_the_master_key(
     tmp_path: Path, clock: FrozenClock
 ) -> None:
     settings = Settings(data_dir=tmp_path, public_url=PUBLIC_URL)
-    first = Idmint.open(settings, clock=clock)
+    first = Idmint.open(settings, clock=clock, create=True)
     try:
         result = first.init_workspace()
         minted = first.tokens.mint(result.workspace.api_key, result.auth_token.secret, "user-1")
@@ -138,7 +180,7 @@ def test_open_uses_the_master_key_from_settings(tmp_path: Path, clock: FrozenClo
     settings = Settings(
         data_dir=tmp_path, public_url=PUBLIC_URL, master_key=SecretStr(configured.to_text())
     )
-    service = Idmint.open(settings, clock=clock)
+    service = Idmint.open(settings, clock=clock, create=True)
     try:
         result = service.init_workspace()
         assert not (tmp_path / "master.key").exists()
@@ -157,7 +199,7 @@ def test_open_on_postgres_in_its_own_schema(
     schema = f"idmint_test_{uuid.uuid4().hex}"
     pg_schemas.append(schema)
     settings = Settings(data_dir=tmp_path, public_url=PUBLIC_URL, database_url=POSTGRES_URL)
-    service = Idmint.open(settings, clock=clock, schema=schema)
+    service = Idmint.open(settings, clock=clock, schema=schema, create=True)
     try:
         result = service.init_workspace()
         minted = service.tokens.mint(result.workspace.api_key, result.auth_token.secret, "u")
@@ -171,6 +213,100 @@ def test_open_on_postgres_in_its_own_schema(
         assert [w.id for w in probe.workspaces()] == [result.workspace.id]
     finally:
         probe.close()
+
+
+def _init(settings: Settings, clock: FrozenClock) -> InitResult:
+    """What `idmint init` does: a new store with one workspace."""
+    service = Idmint.open(settings, clock=clock, create=True)
+    try:
+        return service.init_workspace()
+    finally:
+        service.close()
+
+
+def test_open_without_create_refuses_a_missing_store_and_makes_nothing(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    with pytest.raises(StoreNotFoundError) as info:
+        Idmint.open(settings)
+    assert info.value.location == str(tmp_path / "data" / "idmint.db")
+    assert "run `idmint init` first" in info.value.message
+    assert not (tmp_path / "data").exists()
+
+
+def test_open_refuses_a_master_key_that_does_not_open_the_stored_keys(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    _init(Settings(data_dir=tmp_path), clock)
+    sealer = MasterKey.from_text((tmp_path / "master.key").read_text()).id
+    other = MasterKey.generate()
+    settings = Settings(data_dir=tmp_path, master_key=SecretStr(other.to_text()))
+    for create in (False, True):  # idmint init checks too
+        with pytest.raises(MasterKeyMismatchError) as info:
+            Idmint.open(settings, create=create)
+        error = info.value
+        assert (error.master_key_id, error.sealed_under) == (other.id, sealer)
+        assert "IDMINT_MASTER_KEY" in error.message
+        assert str(tmp_path / "master.key") in error.message
+        assert other.to_text() not in error.message
+
+
+def test_open_never_replaces_a_missing_key_file_of_a_store_with_sealed_keys(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    _init(Settings(data_dir=tmp_path), clock)
+    (tmp_path / "master.key").unlink()
+    for create in (False, True):
+        with pytest.raises(MasterKeyMissingError, match="sealed under master key"):
+            Idmint.open(Settings(data_dir=tmp_path), create=create)
+        assert not (tmp_path / "master.key").exists()
+
+
+def test_open_makes_a_key_for_a_store_without_sealed_keys_only_when_creating(
+    tmp_path: Path,
+) -> None:
+    Idmint.open(Settings(data_dir=tmp_path), create=True).close()  # a store, no workspace
+    (tmp_path / "master.key").unlink()
+    with pytest.raises(MasterKeyMissingError, match="idmint init"):
+        Idmint.open(Settings(data_dir=tmp_path))
+    Idmint.open(Settings(data_dir=tmp_path), create=True).close()
+    assert (tmp_path / "master.key").exists()
+
+
+def test_open_reports_a_damaged_sealed_key(tmp_path: Path, clock: FrozenClock) -> None:
+    result = _init(Settings(data_dir=tmp_path), clock)
+    probe = Store.open(f"sqlite:///{tmp_path / 'idmint.db'}")
+    try:
+        [row] = probe.signing_keys(result.workspace.id)
+        prefix, master_id, nonce, sealed = row.sealed_private_key.split(".")
+        flipped = ("B" if sealed[0] == "A" else "A") + sealed[1:]
+        probe.update_signing_key(
+            result.workspace.id,
+            row.kid,
+            sealed_private_key=f"{prefix}.{master_id}.{nonce}.{flipped}",
+        )
+    finally:
+        probe.close()
+    with pytest.raises(KeyDecryptionError, match="damaged"):
+        Idmint.open(Settings(data_dir=tmp_path))
+
+
+def test_open_tightens_a_loose_data_dir_and_database_files(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    data = tmp_path / "data"
+    _init(Settings(data_dir=data), clock)
+    data.chmod(0o755)
+    (data / "idmint.db").chmod(0o644)
+    (data / "idmint.db-wal").touch(mode=0o666)
+    (data / "idmint.db-wal").chmod(0o666)  # touch's mode is masked by the umask
+
+    service = Idmint.open(Settings(data_dir=data))
+    try:  # while it is open: SQLite removes the WAL files when the last connection closes
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        for name in ("idmint.db", "idmint.db-wal", "idmint.db-shm"):
+            assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
+    finally:
+        service.close()
 
 
 # --- authenticate -----------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import stat
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 import idmint.store as store_module
+from conftest import POSTGRES_URL, require_postgres
+from idmint.errors import StoreNotFoundError
 from idmint.store import Base, Store
 
 HEAD = "0002"
@@ -54,6 +58,9 @@ def test_migrating_twice_is_a_no_op(fresh_store: Store) -> None:
 
 
 def test_models_match_the_migrations(fresh_store: Store) -> None:
+    # Through every revision, as a store made by an older idmint is brought up to date (an
+    # empty database gets the models' tables at once: the two must agree).
+    fresh_store.migrate("0001")
     fresh_store.migrate()
     with fresh_store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
@@ -160,3 +167,61 @@ def test_0002_downgrades_to_0001(fresh_store: Store) -> None:
         command.downgrade(config, "0001")
     assert _revision(fresh_store) == "0001"
     assert "user_profiles" not in _tables(fresh_store)
+def test_open_without_create_needs_a_migrated_store(fresh_store: Store) -> None:
+    url = fresh_store.engine.url.render_as_string(hide_password=False)
+    search_path = fresh_store.engine.dialect.name == "postgresql"
+    kwargs = {"schema": _schema(fresh_store)} if search_path else {}
+    assert not fresh_store.migrated()
+    with pytest.raises(StoreNotFoundError) as info:
+        Store.open(url, create=False, **kwargs)
+    assert "run `idmint init` first" in info.value.message
+    assert _tables(fresh_store) == set()  # nothing was made
+
+    fresh_store.migrate()
+    assert fresh_store.migrated()
+    reopened = Store.open(url, create=False, **kwargs)
+    try:
+        assert reopened.workspaces() == []
+    finally:
+        reopened.close()
+
+
+def _schema(store: Store) -> str:
+    with store.engine.connect() as connection:
+        return str(connection.execute(text("SELECT current_schema()")).scalar())
+
+
+def test_open_without_create_makes_no_sqlite_file(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "idmint.db"
+    with pytest.raises(StoreNotFoundError) as info:
+        Store.open(f"sqlite:///{path}", create=False)
+    assert info.value.location == str(path)
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.postgres
+def test_open_without_create_makes_no_postgres_schema() -> None:
+    require_postgres()
+    schema = f"idmint_test_{uuid.uuid4().hex}"
+    with pytest.raises(StoreNotFoundError) as info:
+        Store.open(POSTGRES_URL, schema=schema, create=False)
+    assert schema in info.value.location
+    probe = Store.open(POSTGRES_URL)
+    try:
+        with probe.engine.connect() as connection:
+            assert not inspect(connection).has_schema(schema)
+    finally:
+        probe.engine.dispose()
+
+
+def test_sqlite_files_are_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "idmint.db"
+    store = Store.open(f"sqlite:///{path}")
+    try:
+        store.migrate()
+        assert store.workspaces() == []  # a connection is open: the WAL files exist
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        for name in ("idmint.db", "idmint.db-wal", "idmint.db-shm"):
+            assert stat.S_IMODE((path.parent / name).stat().st_mode) == 0o600, name
+    finally:
+        store.close()

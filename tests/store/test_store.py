@@ -487,6 +487,19 @@ def test_signing_keys_add_and_update(store: Store) -> None:
     assert [(r.kid, r.state) for r in store.signing_keys(other.id)] == [("kid-1", "active")]
 
 
+def test_sealed_signing_key_is_the_newest_not_retired(store: Store) -> None:
+    assert store.sealed_signing_key() is None
+    workspace, other = make_workspace(store), make_workspace(store)
+    store.add(
+        _key_row(workspace, "kid-1", NOW, "retiring"),
+        _key_row(other, "kid-2", NOW + 1, "active"),
+        _key_row(workspace, "kid-3", NOW + 2, "retired"),
+    )
+    found = store.sealed_signing_key()
+    assert found is not None
+    assert (found.workspace_id, found.kid) == (other.id, "kid-2")
+
+
 def test_signing_key_kid_is_unique_in_a_workspace(store: Store) -> None:
     workspace = make_workspace(store)
     store.add(_key_row(workspace, "kid-1", NOW, "active"))

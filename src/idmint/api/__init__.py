@@ -41,7 +41,9 @@ def create_app(
 
     :param settings: the typed settings.
     :param idmint: an already open service (tests pass one); by default the app opens the
-        store named by ``settings`` at startup and closes it at shutdown.
+        store named by ``settings`` at startup and closes it at shutdown.  Startup fails, and
+        the server with it, when there is no store (``idmint init`` makes one) or its master
+        key cannot open the store's signing keys (see :meth:`Idmint.open`).
     """
 
     @asynccontextmanager
@@ -50,7 +52,7 @@ def create_app(
         service = (
             idmint
             if idmint is not None
-            else await run_in_threadpool(lambda: Idmint.open(settings, clock=clock))
+            else await run_in_threadpool(lambda: Idmint.open(settings, clock=clock, create=False))
         )
         app.state.idmint = service
         if owned:

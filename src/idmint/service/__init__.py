@@ -6,17 +6,20 @@ CLI all go through it; none of them touches the store directly.
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
+from idmint._files import private_dir
 from idmint.clock import Clock, SystemClock
 from idmint.errors import UnavailableError, WorkspaceExistsError
 from idmint.keys import MasterKey
 from idmint.service.audit import AuditLog
 from idmint.service.keys import KeyService
+from idmint.service.master_key import load_master_key, store_master_key
 from idmint.service.revocations import RevocationService
 from idmint.service.tokens import IdentifiedSession, TokenService
 from idmint.service.users import UserService
@@ -28,24 +31,18 @@ from idmint.tokens import ABSOLUTE_MAX_LIFETIME
 __all__ = ["CreatedAuthToken", "IdentifiedSession", "Idmint", "InitResult", "load_master_key"]
 
 
-def load_master_key(settings: Settings) -> MasterKey:
-    """The master key from settings, or from ``<data_dir>/master.key``, generated there once
-    with mode 0600 when neither exists."""
-    if settings.master_key is not None:
-        return MasterKey.from_text(settings.master_key.get_secret_value())
-    path = Path(settings.data_dir) / "master.key"
-    if path.exists():
-        return MasterKey.from_text(path.read_text())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = MasterKey.generate()
-    # O_EXCL: two processes starting at once must not both write a different key.
+@contextmanager
+def _opening_errors() -> Iterator[None]:
+    """An unreachable database or an unusable data directory as :class:`UnavailableError`."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return MasterKey.from_text(path.read_text())
-    with os.fdopen(fd, "w") as file:
-        file.write(key.to_text() + "\n")
-    return key
+        yield
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise UnavailableError(f"The store cannot be opened: {reason}") from None
+    except OSError as exc:  # an unwritable data directory, an unreadable master.key, ...
+        raise UnavailableError(
+            f"The store cannot be opened: {exc.strerror or exc}: {exc.filename}"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,30 +96,44 @@ class Idmint:
 
     @classmethod
     def open(
-        cls, settings: Settings, *, clock: Clock | None = None, schema: str | None = None
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        schema: str | None = None,
+        create: bool = False,
     ) -> Idmint:
-        """Open (and migrate) the store named by the settings.
+        """Open (and migrate) the store named by the settings, with a master key that opens
+        its signing keys.  The data directory is made private (0700) on the way.
 
+        :param create: make the store, and the master key file when the store holds no sealed
+            key, if they are missing (``idmint init``).  Without it nothing is created.
+        :raises StoreNotFoundError: when ``create`` is false and there is no store.
+        :raises MasterKeyMissingError: when there is no master key and none may be made.
+        :raises MasterKeyMismatchError: when the master key cannot open the stored keys.
+        :raises InsecureFileModeError: when ``master.key`` is readable or writable by others.
         :raises UnavailableError: when the database cannot be reached or the data directory
             or master key file cannot be used.
         """
-        try:
+        with _opening_errors():
             store = Store.open(
                 settings.resolved_database_url,
                 schema=schema,
                 spill_dir=Path(settings.data_dir) / "spill",
                 sqlite_synchronous=settings.sqlite_synchronous,
+                create=create,
             )
-            store.migrate()
-            store.replay_spill()
-            master_key = load_master_key(settings)
-        except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-            raise UnavailableError(f"The store cannot be opened: {reason}") from None
-        except OSError as exc:  # an unwritable data directory, an unreadable master.key, ...
-            raise UnavailableError(
-                f"The store cannot be opened: {exc.strerror or exc}: {exc.filename}"
-            ) from None
+        try:
+            with _opening_errors():
+                store.migrate()
+                if settings.database_url is None or settings.master_key is None:
+                    private_dir(settings.data_dir, create=False)  # it holds the db or the key
+                master_key = store_master_key(settings, store, create=create)
+                # What an earlier process could not write before it stopped (the store down).
+                store.replay_spill()
+        except BaseException:
+            store.close()
+            raise
         return cls(settings, store, master_key, clock=clock)
 
     def init_workspace(

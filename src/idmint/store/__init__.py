@@ -27,6 +27,7 @@ from sqlalchemy import (
     event,
     insert,
     inspect,
+    make_url,
     or_,
     select,
     update,
@@ -36,10 +37,12 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
+from idmint._files import PRIVATE_DIR, PRIVATE_FILE, create_private_file, tighten
 from idmint.errors import (
     EmailTakenError,
     IdmintError,
     InvalidArgumentError,
+    StoreNotFoundError,
     UnavailableError,
     UserExistsError,
 )
@@ -157,6 +160,15 @@ def _new_user_row(
     }
 
 
+def _private_sqlite_files(path: Path, *, create: bool) -> None:
+    """The SQLite database at ``path`` and its WAL files, private (see :meth:`Store.open`)."""
+    if create:
+        path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        create_private_file(path)
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+        tighten(path.with_name(name), PRIVATE_FILE)
+
+
 class Store:
     """idmint's persistent state.
 
@@ -195,34 +207,60 @@ class Store:
         schema: str | None = None,
         spill_dir: Path | None = None,
         sqlite_synchronous: Literal["full", "normal"] = "full",
+        create: bool = True,
     ) -> Store:
         """Connect to the store at ``url``.
+
+        A SQLite file is private: made 0600 (in a directory made 0700) before SQLite opens
+        it, so its ``-wal`` and ``-shm`` files are 0600 too, and tightened to 0600 when found
+        looser.
 
         :param schema: PostgreSQL only: the schema to use (created if missing), so that
             separate deployments or test runs can share one database without colliding.
         :param spill_dir: see :class:`Store`.
         :param sqlite_synchronous: SQLite only: ``full`` syncs every commit to disk,
             ``normal`` survives a crash of the process but not of the machine.
+        :param create: make what is missing (the SQLite file and its directory, the schema).
+            False: the store must exist, migrated at least once, and nothing is created.
+        :raises StoreNotFoundError: when ``create`` is false and there is no idmint store at
+            ``url``.
         """
         # A pool as large as the server's thread pool (40), so connections are kept rather
         # than opened and closed under load.
         kwargs: dict[str, Any] = {"pool_size": 10, "max_overflow": 30}
+        location = make_url(url).render_as_string(hide_password=True)
         if url.startswith("sqlite"):
-            path = url.split("///", 1)[-1]
+            path = make_url(url).database
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                location = str(Path(path).resolve())
+                if not create and not Path(path).is_file():
+                    raise StoreNotFoundError(location=location)  # before SQLite makes one
+                _private_sqlite_files(Path(path), create=create)
             # A local file cannot drop a connection: no ping before every checkout.
         else:
             kwargs["pool_pre_ping"] = True
             if schema is not None:
                 kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
+                location += f" (schema {schema})"
         engine = create_engine(url, **kwargs)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas(sqlite_synchronous.upper()))
-        elif schema is not None:
+        elif schema is not None and create:
             with engine.begin() as connection:
                 connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        return cls(engine, spill_dir=spill_dir)
+        store = cls(engine, spill_dir=spill_dir)
+        try:
+            if not create and not store.migrated():
+                raise StoreNotFoundError(location=location)
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    def migrated(self) -> bool:
+        """Whether the database holds idmint's schema (Alembic's version table is there)."""
+        with self.engine.connect() as connection:
+            return inspect(connection).has_table("alembic_version")
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to the newest migration (or to ``revision``).
@@ -641,6 +679,13 @@ class Store:
         with self.session() as session:
             query = select(SigningKeyRow).where(SigningKeyRow.workspace_id == workspace_id)
             return session.scalars(query.order_by(SigningKeyRow.created_at)).all()
+
+    def sealed_signing_key(self) -> SigningKeyRow | None:
+        """The newest key of any workspace that still holds its sealed private part (not
+        retired), or None: enough to check at startup that the master key opens them."""
+        with self.session() as session:
+            query = select(SigningKeyRow).where(SigningKeyRow.state != "retired")
+            return session.scalar(query.order_by(SigningKeyRow.created_at.desc()).limit(1))
 
     def update_signing_key(self, workspace_id: str, kid: str, **values: Any) -> None:
         with self.session() as session:
