@@ -51,16 +51,15 @@ REVOCATION_REASON_NONCHARACTER = b'{"userId":"u1","reason":"left \xf4\x8f\xbf\xb
 
 @pytest.fixture(params=BACKENDS)
 def batched(request: pytest.FixtureRequest, client_factory: AppFactory) -> Api:
-    """The app with write-behind on and no lifespan: mint and identify writes wait in one
-    batch until the test reads the store."""
-    api = client_factory(request.param, lifespan=False, write_behind_seconds=10)
+    """The app in development mode (identify without a token), its writes by group commit."""
+    api = client_factory(request.param, lifespan=False)
     api.patch_workspace(requireJwt=False)
     return api
 
 
 def _refused_alone(api: Api, attack: Callable[[], httpx.Response], field: str) -> None:
     """``attack`` is a 400 naming ``field`` and stores nothing, and a valid identify of another
-    workspace that shares its write batch is stored."""
+    workspace between two of them is stored."""
     with api.unchanged():
         response = attack()
     if field == "body":
@@ -75,9 +74,9 @@ def _refused_alone(api: Api, attack: Callable[[], httpx.Response], field: str) -
 
     bystander = api.new_workspace(require_jwt=False)
     assert api.identify({"userId": "bystander", "name": "Bea"}, ws=bystander).status_code == 200
-    assert attack().status_code == 400  # in the same write-behind interval
-    users = api.snapshot()["users"]  # writes the batch
-    assert any("bystander" in row and "Bea" in row for row in users), users
+    assert attack().status_code == 400
+    profiles = api.snapshot()["user_profiles"]
+    assert any("bystander" in row and {"name": "Bea"} in row for row in profiles), profiles
 
 
 def _attack(

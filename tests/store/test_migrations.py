@@ -167,6 +167,8 @@ def test_0002_downgrades_to_0001(fresh_store: Store) -> None:
         command.downgrade(config, "0001")
     assert _revision(fresh_store) == "0001"
     assert "user_profiles" not in _tables(fresh_store)
+
+
 def test_open_without_create_needs_a_migrated_store(fresh_store: Store) -> None:
     url = fresh_store.engine.url.render_as_string(hide_password=False)
     search_path = fresh_store.engine.dialect.name == "postgresql"

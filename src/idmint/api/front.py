@@ -182,11 +182,11 @@ class Front:
         if body is None:  # the client went away
             return
         try:
-            answer = await handler(_service(scope), body, headers)
-        except Exception as exc:  # every failure leaves as the envelope
+            content = orjson.dumps(await handler(_service(scope), body, headers))
+        except Exception as exc:  # every failure leaves as the envelope, encoding included
             await failure_response(exc)(scope, receive, send)
             return
-        await _send_ok(send, orjson.dumps(answer))
+        await _send_ok(send, content)
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Hand a request that may carry a body to FastAPI, the body parsed as the hot routes
