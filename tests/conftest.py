@@ -318,6 +318,8 @@ class PrivatePostgres:
         )
 
     def start(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            return  # running already
         with (self.root / "server.log").open("ab") as log:
             self.process = self._popen(log)
         deadline = time.monotonic() + 30

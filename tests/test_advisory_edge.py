@@ -161,7 +161,7 @@ def app(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
             monkeypatch.delenv(name)
     settings = Settings(data_dir=tmp_path, admin_token=ADMIN_TOKEN)
     clock = FrozenClock(float(int(time.time())))
-    service = Idmint.open(settings, clock=clock, schema=None)
+    service = Idmint.open(settings, clock=clock, schema=None, create=True)
     try:
         init = service.init_workspace()
         # Server errors answer 500 with the envelope, as under uvicorn, so the test sees them.

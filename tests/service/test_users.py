@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from idmint import FrozenClock
 from idmint.errors import (
     ApiKeyNotFoundError,
+    EmailAmbiguousError,
     EmailTakenError,
     InvalidArgumentError,
     InvalidEmailError,
@@ -15,7 +18,7 @@ from idmint.errors import (
 )
 from idmint.service import Idmint, InitResult
 
-from .conftest import MASTER_KEY, user_count
+from .conftest import BACKENDS, MASTER_KEY, user_count
 
 
 def test_create_and_get_a_user(idmint: Idmint, tenant: InitResult, clock: FrozenClock) -> None:
@@ -356,3 +359,67 @@ def test_cached_by_email_says_whether_the_look_up_needs_the_store(
     assert not idmint.users.cached_by_email("pk_unknown", "ann@example.com")
     clock.advance(idmint.settings.credential_cache_seconds + 0.001)
     assert not idmint.users.cached_by_email(api_key, "ann@example.com")
+
+
+# --- users who shared an email before emails were unique (migration 0002) -----------------------
+
+
+@pytest.fixture(params=BACKENDS)
+def shared_email_store(request: pytest.FixtureRequest, new_store: Any, clock: FrozenClock) -> Any:
+    """A store made at revision 0001 where three users share one mailbox (two spellings),
+    then migrated: what an older idmint left behind."""
+    from sqlalchemy import text
+
+    store = new_store(request.param)
+    store.migrate("0001")
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO workspaces (id, api_key, name, require_jwt, token_ttl_seconds,"
+                " min_ttl_seconds, max_ttl_seconds, auto_create_users, allowed_domains,"
+                " created_at, updated_at) VALUES ('ws_old', 'pk_old', 'Old', true, 172800, 1,"
+                " 604800, true, '[]', 1.0, 1.0)"
+            )
+        )
+        for n, (user_id, email) in enumerate(
+            [("ann", "Ann@Example.com"), ("ann-2", "ann@example.com"), ("ann-3", "ANN@example.com")]
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO users (workspace_id, user_id, email, email_key, profile,"
+                    " is_admin, created_at, updated_at)"
+                    " VALUES ('ws_old', :uid, :email, :key, '{}', :admin, :at, :at)"
+                ),
+                {"uid": user_id, "email": email, "key": email.casefold(), "admin": n == 2, "at": n},
+            )
+    store.migrate()
+    return store
+
+
+def test_a_shared_email_is_ambiguous_until_an_admin_resolves_it(
+    shared_email_store: Any, settings: Any, clock: FrozenClock
+) -> None:
+    idmint = Idmint(settings, shared_email_store, MASTER_KEY, clock=clock)
+    workspace = idmint.workspaces.get("pk_old")
+    idmint.keys.create_key(workspace)
+    secret = idmint.workspaces.create_auth_token("pk_old", "backend", actor="test").secret
+    assert [u.user_id for u in idmint.users.duplicates("pk_old")] == ["ann", "ann-2", "ann-3"]
+    with pytest.raises(EmailAmbiguousError) as info:
+        idmint.tokens.mint_for_email("pk_old", secret, "ann@example.com")
+    assert (info.value.code, info.value.http_status) == ("email_ambiguous", 409)
+    # Nobody else may take the address meanwhile; its sharers keep working by user id.
+    with pytest.raises(EmailTakenError):
+        idmint.tokens.mint("pk_old", secret, "newcomer", email="ann@example.com")
+    assert idmint.tokens.mint("pk_old", secret, "ann-2", email="ann@example.com").claims["sub"]
+
+    idmint.users.update("pk_old", "ann", actor="admin", changes={"email": "ann@example.org"})
+    with pytest.raises(EmailAmbiguousError):  # two still share it
+        idmint.tokens.mint_for_email("pk_old", secret, "ann@example.com")
+    idmint.users.delete("pk_old", "ann-2", actor="admin")
+    # The one left holds it now: minting by it finds them, and the mark is gone.
+    minted, user = idmint.tokens.mint_for_email("pk_old", secret, "ANN@EXAMPLE.COM")
+    assert (user.user_id, minted.claims["isAdmin"]) == ("ann-3", True)
+    assert idmint.users.duplicates("pk_old") == []
+    assert idmint.users.get("pk_old", "ann-3").email_conflict is None
+    with pytest.raises(EmailTakenError):
+        idmint.users.create("pk_old", "newcomer", actor="admin", email="ann@example.com")

@@ -287,6 +287,13 @@ class GroupCommitter:
                     gone = set(map(id, expired))
                     self._queue = [unit for unit in self._queue if id(unit) not in gone]
                     self._finish_locked(expired, UnavailableError("The store is unavailable."))
+            if expired and self._outage_since is None and since is not None:
+                self._outage_since = since
+                logger.error(
+                    "store unavailable: a transaction has waited %.1f s; requests waiting "
+                    "longer than the commit timeout are answered 503",
+                    time.monotonic() - since,
+                )
 
     def _run(self) -> None:
         backoff = 0.0
