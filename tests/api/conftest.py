@@ -353,9 +353,6 @@ class AppFactory:
             "data_dir": self._tmp_path_factory.mktemp("idmint"),
             "admin_token": ADMIN_TOKEN,
             "credential_cache_seconds": 5,
-            # A crash of the machine is not what these tests are about; a sync per commit
-            # would be most of their time (the real-process suites keep the default, full).
-            "sqlite_synchronous": "normal",
             **overrides,
         }
         schema = None

@@ -10,6 +10,7 @@ once its own are committed.  Schema changes are Alembic migrations, applied by
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -123,11 +124,46 @@ def _email_taken(exc: IntegrityError) -> bool:
     return "email_key" in str(exc.orig)
 
 
-def _refusal(exc: Exception) -> IdmintError:
-    """Why the database refused a batch: the answer a request whose row it is gets."""
-    if isinstance(exc, IntegrityError) and _email_taken(exc):
-        return EmailTakenError("Another user of this workspace has this email.")
-    return InvalidArgumentError("A value in the request cannot be stored.")
+class _ConnectionLost(Exception):
+    pass
+
+
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    """The DBAPI modules' error bases of the drivers idmint speaks (sqlite3, psycopg)."""
+    import sqlite3
+
+    import psycopg
+
+    return (sqlite3.Error, psycopg.Error)
+
+
+def _is_outage(exc: BaseException) -> bool:
+    import sqlite3
+
+    import psycopg
+
+    return isinstance(
+        exc,
+        (
+            sqlite3.OperationalError,
+            sqlite3.InterfaceError,
+            psycopg.OperationalError,
+            psycopg.InterfaceError,
+            OperationalError,
+        ),
+    )
+
+
+def _is_integrity(exc: BaseException) -> bool:
+    import sqlite3
+
+    import psycopg
+
+    return isinstance(exc, (sqlite3.IntegrityError, psycopg.IntegrityError, IntegrityError))
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    return isinstance(exc, (*_driver_errors(), IntegrityError, DataError))
 
 
 def _sqlite_pragmas(synchronous: str) -> Any:
@@ -197,6 +233,10 @@ class Store:
         # (workspace id, email key) shared by users from before emails were unique: loaded once;
         # the set only shrinks (nobody can share an email now), so a stale entry costs a read.
         self._contested: set[tuple[str, str]] | None = None
+        # UPDATE ... SET last_used_at = ? WHERE id = ?, in the driver's parameter style.
+        mark = "?" if engine.dialect.name == "sqlite" else "%s"
+        self._touch_sql = f"UPDATE auth_tokens SET last_used_at = {mark} WHERE id = {mark}"  # noqa: S608
+        self._writer: Any = None  # the pool's connection group commit holds (see _write_units)
         self.commits = GroupCommitter(self._write_units, spill_dir=spill_dir)
 
     @classmethod
@@ -206,7 +246,7 @@ class Store:
         *,
         schema: str | None = None,
         spill_dir: Path | None = None,
-        sqlite_synchronous: Literal["full", "normal"] = "full",
+        sqlite_synchronous: Literal["normal", "full"] = "normal",
         create: bool = True,
     ) -> Store:
         """Connect to the store at ``url``.
@@ -218,8 +258,8 @@ class Store:
         :param schema: PostgreSQL only: the schema to use (created if missing), so that
             separate deployments or test runs can share one database without colliding.
         :param spill_dir: see :class:`Store`.
-        :param sqlite_synchronous: SQLite only: ``full`` syncs every commit to disk,
-            ``normal`` survives a crash of the process but not of the machine.
+        :param sqlite_synchronous: SQLite only: ``normal`` survives a crash of the process but
+            not of the machine; ``full`` syncs every commit to disk.
         :param create: make what is missing (the SQLite file and its directory, the schema).
             False: the store must exist, migrated at least once, and nothing is created.
         :raises StoreNotFoundError: when ``create`` is false and there is no idmint store at
@@ -290,6 +330,10 @@ class Store:
         try:
             self.commits.close()
         finally:
+            if self._writer is not None:
+                with contextlib.suppress(Exception):
+                    self._writer.close()
+                self._writer = None
             self.engine.dispose()
 
     @contextmanager
@@ -408,47 +452,71 @@ class Store:
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for fields, row in users.values():
             groups.setdefault(tuple(sorted(fields)), []).append(row)
+        connection = self._writer_connection()
         try:
-            with self._connection() as connection:
-                if organizations:
-                    connection.execute(
-                        self._organization_insert,
-                        [
-                            {"workspace_id": ws, "organization_id": org, "created_at": at}
-                            for (ws, org), at in organizations.items()
-                        ],
-                    )
-                for names, rows in groups.items():
-                    self._bulk.execute(connection, self._user_upsert(names), rows, plain=False)
-                if profiles:
-                    self._bulk.execute(
-                        connection, self._profile_upsert, list(profiles.values()), plain=False
-                    )
-                if sessions:
-                    self._bulk.execute(connection, self._session_insert, sessions, plain=True)
-                if audit:
-                    self._bulk.execute(connection, self._audit_insert, audit, plain=True)
-                for token_id, at in touches.items():
-                    connection.execute(
-                        update(AuthToken).where(AuthToken.id == token_id).values(last_used_at=at)
-                    )
-        except (UnavailableError, OperationalError) as exc:
-            raise UnavailableError("The store is unavailable.") from exc
-        except IdmintError:
-            raise
-        except (IntegrityError, DataError, ValueError, TypeError) as exc:
+            if organizations:
+                rows = [
+                    {"workspace_id": ws, "organization_id": org, "created_at": at}
+                    for (ws, org), at in organizations.items()
+                ]
+                self._bulk.execute(connection, self._organization_insert, rows, plain=False)
+            for names, rows in groups.items():
+                self._bulk.execute(connection, self._user_upsert(names), rows, plain=False)
+            if profiles:
+                self._bulk.execute(
+                    connection, self._profile_upsert, list(profiles.values()), plain=False
+                )
+            if sessions:
+                self._bulk.execute(connection, self._session_insert, sessions, plain=True)
+            if audit:
+                self._bulk.execute(connection, self._audit_insert, audit, plain=True)
+            if touches:
+                cursor = connection.cursor()
+                try:
+                    cursor.executemany(self._touch_sql, [(at, id_) for id_, at in touches.items()])
+                finally:
+                    cursor.close()
+            connection.commit()
+        except BaseException as exc:
+            self._abandon(connection, exc)
+            raise self._translate(exc) from exc
+        self._orgs.update(organizations)
+
+    def _writer_connection(self) -> Any:
+        """The DBAPI connection group commit writes with, held from the pool across batches."""
+        if self._writer is None:
+            try:
+                self._writer = self.engine.raw_connection()
+            except (OperationalError, DataError) as exc:
+                raise UnavailableError("The store is unavailable.") from exc
+        return self._writer.driver_connection
+
+    def _abandon(self, connection: Any, exc: BaseException) -> None:
+        """Roll back a failed batch; a connection that failed as a connection is dropped (the
+        next batch connects anew)."""
+        try:
+            connection.rollback()
+        except Exception:  # the connection is gone: nothing to roll back
+            exc = _ConnectionLost()
+        if self._writer is not None and (isinstance(exc, _ConnectionLost) or _is_outage(exc)):
+            writer, self._writer = self._writer, None
+            with contextlib.suppress(Exception):
+                writer.invalidate()
+
+    @staticmethod
+    def _translate(exc: BaseException) -> BaseException:
+        """A driver's failure as idmint's: the store unreachable, or a row refused."""
+        if isinstance(exc, IdmintError):
+            return exc
+        if _is_outage(exc):
+            return UnavailableError("The store is unavailable.")
+        if "email_key" in str(exc) and _is_integrity(exc):
+            return EmailTakenError("Another user of this workspace has this email.")
+        if isinstance(exc, (ValueError, TypeError)) or _is_database_error(exc):
             # ValueError: a string the driver cannot encode; TypeError: a value JSON cannot
             # hold.  Neither should get past validation; neither may cost other rows.
-            raise _refusal(exc) from exc
-        except Exception as exc:
-            import psycopg  # only PostgreSQL's COPY raises the driver's own errors
-
-            if isinstance(exc, psycopg.OperationalError):
-                raise UnavailableError("The store is unavailable.") from exc
-            if isinstance(exc, psycopg.Error):
-                raise InvalidArgumentError("A value in the request cannot be stored.") from exc
-            raise
-        self._orgs.update(organizations)
+            return InvalidArgumentError("A value in the request cannot be stored.")
+        return exc
 
     def _user_upsert(self, fields: tuple[str, ...]) -> Any:
         statement = self._upserts.get(fields)

@@ -4,7 +4,9 @@ Batches of thousands of rows skip SQLAlchemy's per-row parameter processing (sev
 cost of the driver's own): each statement is compiled once per set of row keys and JSON values
 are serialised here.  On PostgreSQL a plain insert is a ``COPY`` (psycopg's executemany spends
 ~15 µs of Python per row, COPY ~3 µs), and an upsert one ``INSERT ... SELECT * FROM unnest``
-of one array per column.
+of one array per column.  On SQLite, rows go in one multi-row ``INSERT ... VALUES (...),
+(...)`` per chunk rather than ``executemany``: the driver lets go of the GIL for every step,
+and with the event loop waiting on the same core each of those is a thread switch.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Connection, Engine, Insert
+from sqlalchemy import JSON, Engine, Insert
 
 __all__ = ["BulkWriter"]
+
+SQLITE_CHUNK_ROWS = 256  # rows per multi-row INSERT on SQLite
+SQLITE_MAX_PARAMETERS = 32_766  # SQLite's own limit on ? in one statement
 
 
 class BulkWriter:
@@ -31,10 +36,12 @@ class BulkWriter:
         self._compiled: dict[tuple[int, tuple[str, ...]], Any] = {}
 
     def execute(
-        self, connection: Connection, statement: Insert, rows: list[dict[str, Any]], *, plain: bool
+        self, connection: Any, statement: Insert, rows: list[dict[str, Any]], *, plain: bool
     ) -> None:
-        """Run ``statement`` for every row, in the connection's transaction.
+        """Run ``statement`` for every row, in the driver connection's transaction.
 
+        :param connection: a DBAPI connection (sqlite3's or psycopg's), not SQLAlchemy's: the
+            writer holds one and pays no pool or event cost per batch.
         :param plain: an INSERT without ON CONFLICT (COPY on PostgreSQL).
         """
         keys = tuple(rows[0])
@@ -55,16 +62,30 @@ class BulkWriter:
                 values.append(tuple(items))
         else:
             values = [getter(row) for row in rows]
-        if bulk is None:
-            connection.exec_driver_sql(sql, values)
-        elif bulk == "copy":
-            raw = connection.connection.driver_connection
-            with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
-                for item in values:
-                    copy.write_row(item)
-        else:
-            columns = tuple(list(column) for column in zip(*values, strict=True))
-            connection.exec_driver_sql(sql, columns)
+        cursor = connection.cursor()
+        try:
+            if bulk == "rows":
+                # sql is (head, one row's placeholders, tail, {rows: statement}).
+                head, row_sql, tail, statements = sql
+                chunk = min(SQLITE_CHUNK_ROWS, SQLITE_MAX_PARAMETERS // len(keys))
+                for start in range(0, len(values), chunk):
+                    part = values[start : start + chunk]
+                    text = statements.get(len(part))
+                    if text is None:
+                        text = statements[len(part)] = (
+                            head + ", ".join([row_sql] * len(part)) + tail
+                        )
+                    cursor.execute(text, [item for row in part for item in row])
+            elif bulk is None:
+                cursor.executemany(sql, values)
+            elif bulk == "copy":
+                with cursor.copy(sql) as copy:
+                    for item in values:
+                        copy.write_row(item)
+            else:
+                cursor.execute(sql, tuple(list(column) for column in zip(*values, strict=True)))
+        finally:
+            cursor.close()
 
     def _compile(self, statement: Insert, keys: tuple[str, ...], *, plain: bool) -> tuple[Any, ...]:
         table = statement.table
@@ -73,6 +94,17 @@ class BulkWriter:
         order = tuple(done.positiontup or ()) if done.positional else keys
         json_at = tuple(i for i, key in enumerate(order) if isinstance(table.c[key].type, JSON))
         sql, bulk = str(done), None
+        if dialect.name == "sqlite":
+            opening = sql.index(" VALUES (") + len(" VALUES ")
+            closing = sql.index(")", opening) + 1
+            bulk = "rows"
+            return (
+                (sql[:opening], sql[opening:closing], sql[closing:], {}),
+                itemgetter(*order),
+                json_at,
+                bulk,
+                statement,
+            )
         if dialect.name == "postgresql":
             quote = dialect.identifier_preparer.quote
             columns = ", ".join(quote(key) for key in order)

@@ -45,6 +45,7 @@ logger = logging.getLogger("idmint.store")
 MAX_BATCH_UNITS: Final = 5000  # one transaction holds at most this many requests' writes
 MAX_BACKOFF_SECONDS: Final = 0.5
 REAP_SECONDS: Final = 0.1  # how late past its deadline a waiter may be answered
+KICK_WAIT_SECONDS: Final = 0.05  # the longest a loop's turn may hold its units back
 CLOSE_GRACE_SECONDS: Final = 5.0  # how long close keeps retrying a down store before spilling
 # Units without a deadline kept in memory during an outage; past this, the oldest are spilled.
 MAX_QUEUED_DETACHED: Final = 100_000
@@ -168,6 +169,7 @@ class GroupCommitter:
         self._closed = False
         self._close_by = 0.0
         self._outage_since: float | None = None
+        self._kick_pending = False  # units from an event loop wait for the end of its turn
 
     # --- submitting and waiting ----------------------------------------------------------
 
@@ -176,17 +178,32 @@ class GroupCommitter:
 
         :raises UnavailableError: after :meth:`close`.
         """
+        loop = _running_loop()
+        kick = False
         with self._cond:
             if self._closing:
                 raise UnavailableError("The store is closing.")
             self._queue.append(unit)
-            if len(self._queue) == 1:
-                self._cond.notify()
+            if loop is None:
+                if len(self._queue) == 1:
+                    self._cond.notify()
+            elif not self._kick_pending:
+                # From an event loop: wake the writer once this turn of the loop is over, so
+                # that one transaction holds every request the turn started.
+                self._kick_pending = kick = True
             if self._thread is None:
                 self._start()
             elif len(self._queue) > MAX_QUEUED_DETACHED and self._outage_since is not None:
                 self._spill_oldest_detached()
+        if kick:
+            assert loop is not None  # noqa: S101 - kick is set only with a loop
+            loop.call_soon(self._kick)
         return unit
+
+    def _kick(self) -> None:
+        with self._cond:
+            self._kick_pending = False
+            self._cond.notify()
 
     def touch(self, key: str, at: float) -> None:
         """Note a last-used time (an auth token's), written with the next batch."""
@@ -299,8 +316,13 @@ class GroupCommitter:
         backoff = 0.0
         while True:
             with self._cond:
-                while not (self._queue or self._touches) and not self._closing:
-                    self._cond.wait()
+                # Wait for work, and while an event loop's turn is still adding to it (its
+                # kick is due); the timeout is a safety net for a loop that stopped.
+                while (
+                    not (self._queue or self._touches) or self._kick_pending
+                ) and not self._closing:
+                    if not self._cond.wait(KICK_WAIT_SECONDS) and self._kick_pending:
+                        self._kick_pending = False
                 if backoff:
                     self._cond.wait(backoff)  # woken early only by close
                 batch = self._take()
@@ -477,6 +499,13 @@ class GroupCommitter:
             len(keep),
             path,
         )
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _resolve(futures: list[asyncio.Future[None]]) -> None:
