@@ -47,7 +47,7 @@ from idmint.errors import (
     UnavailableError,
     UserExistsError,
 )
-from idmint.store.bulk import BulkWriter
+from idmint.store.bulk import BulkWriter, Part
 from idmint.store.commit import GroupCommitter, Unit, read_spill
 from idmint.store.models import (
     AuditEvent,
@@ -233,9 +233,6 @@ class Store:
         # (workspace id, email key) shared by users from before emails were unique: loaded once;
         # the set only shrinks (nobody can share an email now), so a stale entry costs a read.
         self._contested: set[tuple[str, str]] | None = None
-        # UPDATE ... SET last_used_at = ? WHERE id = ?, in the driver's parameter style.
-        mark = "?" if engine.dialect.name == "sqlite" else "%s"
-        self._touch_sql = f"UPDATE auth_tokens SET last_used_at = {mark} WHERE id = {mark}"  # noqa: S608
         self._writer: Any = None  # the pool's connection group commit holds (see _write_units)
         self.commits = GroupCommitter(self._write_units, spill_dir=spill_dir)
 
@@ -452,31 +449,24 @@ class Store:
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for fields, row in users.values():
             groups.setdefault(tuple(sorted(fields)), []).append(row)
-        connection = self._writer_connection()
-        try:
-            if organizations:
-                rows = [
+        parts = [
+            Part(
+                self._organization_insert,
+                [
                     {"workspace_id": ws, "organization_id": org, "created_at": at}
                     for (ws, org), at in organizations.items()
-                ]
-                self._bulk.execute(connection, self._organization_insert, rows, plain=False)
-            for names, rows in groups.items():
-                self._bulk.execute(connection, self._user_upsert(names), rows, plain=False)
-            if profiles:
-                self._bulk.execute(
-                    connection, self._profile_upsert, list(profiles.values()), plain=False
-                )
-            if sessions:
-                self._bulk.execute(connection, self._session_insert, sessions, plain=True)
-            if audit:
-                self._bulk.execute(connection, self._audit_insert, audit, plain=True)
-            if touches:
-                cursor = connection.cursor()
-                try:
-                    cursor.executemany(self._touch_sql, [(at, id_) for id_, at in touches.items()])
-                finally:
-                    cursor.close()
-            connection.commit()
+                ],
+            ),
+            *(Part(self._user_upsert(names), rows) for names, rows in groups.items()),
+            Part(self._profile_upsert, list(profiles.values())),
+            Part(self._session_insert, sessions),
+            Part(self._audit_insert, audit),
+        ]
+        connection = self._writer_connection()
+        try:
+            self._bulk.write(connection, parts, touches)
+            if not self._bulk.postgresql:  # PostgreSQL's one statement committed itself
+                connection.commit()
         except BaseException as exc:
             self._abandon(connection, exc)
             raise self._translate(exc) from exc
@@ -486,9 +476,13 @@ class Store:
         """The DBAPI connection group commit writes with, held from the pool across batches."""
         if self._writer is None:
             try:
-                self._writer = self.engine.raw_connection()
+                writer = self.engine.raw_connection()
             except (OperationalError, DataError) as exc:
                 raise UnavailableError("The store is unavailable.") from exc
+            if self._bulk.postgresql:
+                # Each batch is one statement, its own transaction (see idmint.store.bulk).
+                writer.driver_connection.autocommit = True  # type: ignore[union-attr]
+            self._writer = writer
         return self._writer.driver_connection
 
     def _abandon(self, connection: Any, exc: BaseException) -> None:
