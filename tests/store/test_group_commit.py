@@ -389,3 +389,17 @@ def test_a_batch_stores_exactly_its_acknowledged_upserts_in_order(
     assert stored == expected
     emails = [row["email"] for row in stored.values() if row["email"] is not None]
     assert len(emails) == len(set(emails))
+
+
+def test_a_store_that_cannot_be_reached_answers_unavailable_at_the_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = Store.open("postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2")
+    try:
+        unit = Unit(deadline=time.monotonic() + 0.5)
+        unit.upsert_user("ws_1", "user-1", {}, NOW)
+        with pytest.raises(UnavailableError):
+            store.commits.wait(store.submit(unit))
+        assert "store unavailable" in caplog.text
+    finally:
+        store.close()

@@ -477,8 +477,10 @@ class Store:
         if self._writer is None:
             try:
                 writer = self.engine.raw_connection()
-            except (OperationalError, DataError) as exc:
-                raise UnavailableError("The store is unavailable.") from exc
+            except Exception as exc:  # the driver's own error: raw_connection wraps none
+                if _is_outage(exc) or isinstance(exc, DataError):
+                    raise UnavailableError("The store is unavailable.") from exc
+                raise
             if self._bulk.postgresql:
                 # Each batch is one statement, its own transaction (see idmint.store.bulk).
                 writer.driver_connection.autocommit = True  # type: ignore[union-attr]
