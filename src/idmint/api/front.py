@@ -174,12 +174,8 @@ class Front:
         send: Send,
         headers: dict[bytes, bytes],
     ) -> None:
-        try:
-            body = await self._read(receive)
-        except _TooLarge:
-            await self._too_large(scope, receive, send)
-            return
-        if body is None:  # the client went away
+        body = await self._body(scope, receive, send)
+        if body is None:
             return
         try:
             content = orjson.dumps(await handler(_service(scope), body, headers))
@@ -191,12 +187,8 @@ class Front:
     async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Hand a request that may carry a body to FastAPI, the body parsed as the hot routes
         parse theirs: the routes read the value from the scope (``bodies.BodyRoute``)."""
-        try:
-            body = await self._read(receive)
-        except _TooLarge:
-            await self._too_large(scope, receive, send)
-            return
-        if body is None:  # the client went away
+        body = await self._body(scope, receive, send)
+        if body is None:
             return
         if body:  # an empty body is FastAPI's to answer: required, or not read at all
             try:
@@ -214,6 +206,15 @@ class Front:
             await failure_response(exc)(scope, receive, send)
             return
         await _send_ok(send, content, [(b"cache-control", jwks.cache_control(idmint).encode())])
+
+    async def _body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
+        """The whole request body; None when the request is over already (the client went
+        away, or the body was too large, answered 413 here)."""
+        try:
+            return await self._read(receive)
+        except _TooLarge:
+            await self._too_large(scope, receive, send)
+            return None
 
     async def _read(self, receive: Receive) -> bytes | None:
         message = await receive()
