@@ -187,17 +187,24 @@ class GroupCommitter:
             if loop is None:
                 if len(self._queue) == 1:
                     self._cond.notify()
-            elif not self._kick_pending:
+                return self._started(unit)
+            # Made here, under the lock taken anyway, so that waiting needs none.
+            unit._future = loop.create_future()
+            if not self._kick_pending:
                 # From an event loop: wake the writer once this turn of the loop is over, so
                 # that one transaction holds every request the turn started.
                 self._kick_pending = kick = True
-            if self._thread is None:
-                self._start()
-            elif len(self._queue) > MAX_QUEUED_DETACHED and self._outage_since is not None:
-                self._spill_oldest_detached()
+            self._started(unit)
         if kick:
-            assert loop is not None  # noqa: S101 - kick is set only with a loop
             loop.call_soon(self._kick)
+        return unit
+
+    def _started(self, unit: Unit) -> Unit:
+        """With the lock held: start the writer if need be, and spill during a long outage."""
+        if self._thread is None:
+            self._start()
+        elif len(self._queue) > MAX_QUEUED_DETACHED and self._outage_since is not None:
+            self._spill_oldest_detached()
         return unit
 
     def _kick(self) -> None:
@@ -235,11 +242,13 @@ class GroupCommitter:
     async def wait_async(self, unit: Unit) -> None:
         """:meth:`wait` for a coroutine: the event loop runs on while the unit is committed."""
         if unit._state != _DONE:
-            with self._cond:
-                if unit._state != _DONE:
-                    unit._future = asyncio.get_running_loop().create_future()
-            if unit._future is not None:
-                await unit._future
+            future = unit._future  # made at submit when submitted from this loop
+            if future is None or future.get_loop() is not asyncio.get_running_loop():
+                with self._cond:
+                    if unit._state != _DONE:
+                        future = unit._future = asyncio.get_running_loop().create_future()
+            if future is not None and unit._state != _DONE:
+                await future
         unit.outcome()
 
     def drain(self, timeout: float = 30.0) -> None:
@@ -437,8 +446,9 @@ class GroupCommitter:
     def _finish_locked(self, units: list[Unit], error: IdmintError | None) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for unit in units:
-            unit._state = _DONE
+            # The error first: waiters read the state without the lock.
             unit._error = error
+            unit._state = _DONE
             if unit._event is not None:
                 unit._event.set()
             if unit._future is not None:
