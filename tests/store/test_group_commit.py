@@ -403,3 +403,18 @@ def test_a_store_that_cannot_be_reached_answers_unavailable_at_the_deadline(
         assert "store unavailable" in caplog.text
     finally:
         store.close()
+
+
+def test_commits_leave_the_checkpoint_to_upkeep(store: Store) -> None:
+    # A checkpoint inside a commit stalls the requests waiting on it; Store.checkpoint does it
+    # apart (the server's upkeep calls it every second).
+    workspace = make_workspace(store)
+    for n in range(50):
+        store.commit(request_unit(workspace.id, f"user-{n}"))
+    store.checkpoint()
+    if store.engine.dialect.name == "sqlite":
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+            busy, log, done = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        assert (busy, log) == (0, done)
+    assert len(stored_users(store)) == 50

@@ -109,9 +109,10 @@ def create_app_from_env() -> FastAPI:
 
 
 async def _upkeep(service: Idmint) -> None:
-    # Background upkeep: run key rotation steps, and drop expired denylist entries now and
-    # then (the revocations table never outgrows the tokens that can still be used).  Writes
-    # need none: group commit writes them as they come.
+    # Background upkeep: every second a checkpoint of SQLite's write-ahead log (kept out of
+    # the commits that requests wait for), now and then key rotation steps, and expired
+    # denylist entries dropped (the revocations table never outgrows the tokens that can
+    # still be used).  Writes need nothing: group commit writes them as they come.
     loop = asyncio.get_running_loop()
     next_maintain = loop.time() + MAINTAIN_SECONDS
     next_purge = loop.time() + PURGE_SECONDS
@@ -119,6 +120,7 @@ async def _upkeep(service: Idmint) -> None:
         await asyncio.sleep(UPKEEP_SECONDS)
         now = loop.time()
         try:
+            await run_in_threadpool(service.store.checkpoint)
             if now >= next_maintain:
                 next_maintain = now + MAINTAIN_SECONDS
                 await run_in_threadpool(_maintain_keys, service)
