@@ -459,18 +459,21 @@ class Store:
             sessions.extend(unit.sessions)
             audit.extend(unit.audit)
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for fields, row in users.values():
+        # In key order: two instances writing batches that share users then lock their rows in
+        # the same order, so they wait for each other instead of deadlocking.
+        for key in sorted(users):
+            fields, row = users[key]
             groups.setdefault(tuple(sorted(fields)), []).append(row)
         parts = [
             Part(
                 self._organization_insert,
                 [
                     {"workspace_id": ws, "organization_id": org, "created_at": at}
-                    for (ws, org), at in organizations.items()
+                    for (ws, org), at in sorted(organizations.items())
                 ],
             ),
             *(Part(self._user_upsert(names), rows) for names, rows in groups.items()),
-            Part(self._profile_upsert, list(profiles.values())),
+            Part(self._profile_upsert, [profiles[key] for key in sorted(profiles)]),
             Part(self._session_insert, sessions),
             Part(self._audit_insert, audit),
         ]
