@@ -80,6 +80,12 @@ __all__ = [
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
+# How long group commit's writer waits for a lock held by another connection (a second
+# process, a long admin write) before it gives the batch back to the queue and retries.  Far
+# below any commit timeout: a request whose writes are in flight can only be answered once the
+# transaction has ended, so the transaction must not wait out the request's deadline.
+WRITER_LOCK_WAIT_MS = 250
+
 logger = logging.getLogger("idmint.store")
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -152,6 +158,18 @@ def _is_outage(exc: BaseException) -> bool:
             OperationalError,
         ),
     )
+
+
+def _is_lock_wait(exc: BaseException) -> bool:
+    """Whether the database gave up waiting for a lock another connection holds (the
+    connection itself is fine)."""
+    import sqlite3
+
+    import psycopg.errors
+
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
 def _is_integrity(exc: BaseException) -> bool:
@@ -496,9 +514,13 @@ class Store:
                 if _is_outage(exc) or isinstance(exc, DataError):
                     raise UnavailableError("The store is unavailable.") from exc
                 raise
+            driver = writer.driver_connection
             if self._bulk.postgresql:
                 # Each batch is one statement, its own transaction (see idmint.store.bulk).
-                writer.driver_connection.autocommit = True  # type: ignore[union-attr]
+                driver.autocommit = True  # type: ignore[union-attr]
+                driver.execute(f"SET lock_timeout = {WRITER_LOCK_WAIT_MS}")  # type: ignore[union-attr]
+            else:
+                driver.execute(f"PRAGMA busy_timeout={WRITER_LOCK_WAIT_MS}")  # type: ignore[union-attr]
             self._writer = writer
         return self._writer.driver_connection
 
@@ -509,7 +531,8 @@ class Store:
             connection.rollback()
         except Exception:  # the connection is gone: nothing to roll back
             exc = _ConnectionLost()
-        if self._writer is not None and (isinstance(exc, _ConnectionLost) or _is_outage(exc)):
+        lost = isinstance(exc, _ConnectionLost) or (_is_outage(exc) and not _is_lock_wait(exc))
+        if self._writer is not None and lost:
             writer, self._writer = self._writer, None
             with contextlib.suppress(Exception):
                 writer.invalidate()
@@ -519,6 +542,11 @@ class Store:
         """A driver's failure as idmint's: the store unreachable, or a row refused."""
         if isinstance(exc, IdmintError):
             return exc
+        if _is_lock_wait(exc):
+            return UnavailableError(
+                "The store is busy: another connection has held its write lock for "
+                f"{WRITER_LOCK_WAIT_MS} ms."
+            )
         if _is_outage(exc):
             return UnavailableError("The store is unavailable.")
         if "email_key" in str(exc) and _is_integrity(exc):
