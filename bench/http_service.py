@@ -72,7 +72,13 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 MINT_VS_RAW = 0.75
 MINT_VS_FASTAPI = 1.5
 IDENTIFY_VS_RAW = 0.75
-P99_AT_HALF_PEAK_MS = 5.0
+# p99 at half of peak over the same run's ceiling's p99 at half of its own peak: the latency
+# idmint adds to what the machine and the load generator already impose.  The ceiling does no
+# I/O at all; idmint commits every request's writes before it answers (issue 10), one store
+# transaction and two thread hand-offs more than the ceiling, so the bound is twice its p99.
+# (Until issue 10 this was an absolute 5 ms: the ceiling alone takes 5.5-7.2 ms on the 2-core
+# VMs of December 2026, so an absolute bound measured the machine, not idmint.)
+P99_AT_HALF_PEAK_VS_CEILING = 2.0
 SCALE_MIN_RATIO = 0.90
 RSS_TOLERANCE = 0.10
 TWO_WORKER_SPEEDUP = 1.6
@@ -938,7 +944,7 @@ def run_baselines(
                     and (name, scenario) in _PACED_BASELINES
                 ):
                     # The ceiling's own p99 at half its peak: what the machine and the load
-                    # generator leave of the 5 ms goal before any work is done.
+                    # generator impose before any work is done; the p99 goals are ratios to it.
                     paced = at_half_peak(
                         server, scenario, sqlite.target, result["ops_per_s"], settings, progress
                     )
@@ -1172,6 +1178,11 @@ def goals(
                     scenario=scenario,
                     paced=True,
                 )
+                ratio = (
+                    None
+                    if ceiling is None or not ceiling["p99_ms"]
+                    else round(paced["p99_ms"] / ceiling["p99_ms"], 2)
+                )
                 reference = (
                     ""
                     if ceiling is None
@@ -1179,11 +1190,12 @@ def goals(
                     f"peak: p99 {ceiling['p99_ms']} ms"
                 )
                 add(
-                    f"{backend} {scenario} p99 ms at ~half peak",
-                    paced["p99_ms"],
-                    P99_AT_HALF_PEAK_MS,
+                    f"{backend} {scenario} p99 at ~half peak / ceiling's",
+                    ratio,
+                    P99_AT_HALF_PEAK_VS_CEILING,
                     "<=",
-                    f"at {paced['fraction_of_peak']:.0%} of peak{reference}",
+                    f"p99 {paced['p99_ms']} ms at {paced['fraction_of_peak']:.0%} of peak"
+                    f"{reference}",
                 )
         for shape in ("mint_seed", "mint_outseta"):
             small = _find(rows, scenario=shape, users=settings.users, **peak)
