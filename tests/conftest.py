@@ -31,22 +31,12 @@ AUDIENCE = "pk_test_123"
 NOW = 1_800_000_000.0
 
 
-def _vectors_dir() -> Path:
-    # The vectors live in the shared folder beside the checkout (../shared/vectors).
-    configured = os.environ.get("IDMINT_VECTORS_DIR")
-    candidates = [Path(configured)] if configured else []
-    candidates += [parent / "shared" / "vectors" for parent in Path(__file__).resolve().parents]
-    for candidate in candidates:
-        if (candidate / "wycheproof").is_dir():
-            return candidate
-    raise RuntimeError("Standards vectors not found: set IDMINT_VECTORS_DIR to shared/vectors.")
-
-
-VECTORS = _vectors_dir()
+# Standards test vectors, kept in the repository with their licences (tests/vectors/README.md).
+VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
 def load_vectors(relative: str) -> Any:
-    """A vector file under shared/vectors, parsed."""
+    """A vector file under tests/vectors, parsed."""
     return json.loads((VECTORS / relative).read_text())
 
 

@@ -1,4 +1,4 @@
-"""RFC 7520 (JOSE cookbook) signature examples, from shared/vectors/jose-cookbook.
+"""RFC 7520 (JOSE cookbook) signature examples, from tests/vectors/jose-cookbook.
 
 Each figure's compact serialization must verify with idmint, and for the deterministic
 algorithms (RS256, EdDSA) idmint's signer must reproduce the published signature byte for byte.

@@ -1,4 +1,4 @@
-"""Project Wycheproof vectors (shared/vectors/wycheproof) through idmint's verifier.
+"""Project Wycheproof vectors (tests/vectors/wycheproof) through idmint's verifier.
 
 Whole JWS tokens go through :func:`idmint.jws.verify_compact` with the algorithm pinned to the
 group's key; raw signatures go through the same per-algorithm check that tokens use
