@@ -11,8 +11,8 @@ Three figures per operation, all timed as :mod:`core` times (interleaved best-of
 - each step of the library code on its own; the "rest" is the library-only figure minus the
   steps (Python calls, argument passing, attribute look-ups, type checks).
 
-The mint steps restate the statements of ``idmint.tokens.TokenMinter.mint``,
-``idmint.jws.sign_compact`` and ``idmint.algorithms`` (they have no function of their own);
+The mint steps restate the statements of ``idmint.jose.tokens.TokenMinter.mint``,
+``idmint.jose.jws.sign_compact`` and ``idmint.jose.algorithms`` (they have no function of their own);
 the verify steps call idmint's own functions where it has them.  When those modules change,
 change the steps here to match.
 """
@@ -44,8 +44,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from idmint import KeyRing, MintedToken, VerifiedToken
-from idmint import jws as idmint_jws
-from idmint._b64 import b64decode
+from idmint.jose import jws as idmint_jws
+from idmint.jose._b64 import b64decode
 
 ALGORITHMS = ("ES256", "EdDSA")
 

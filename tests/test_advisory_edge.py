@@ -33,11 +33,11 @@ from fastapi.testclient import TestClient
 from idmint import ClaimError, FrozenClock, JWKSet, MissingClaimError, TokenError, TokenVerifier
 from idmint.api import create_app
 from idmint.client import RemoteVerifier
-from idmint.jwk import import_jwk
-from idmint.jws import sign_compact
+from idmint.jose.jwk import import_jwk
+from idmint.jose.jws import sign_compact
+from idmint.jose.tokens import ABSOLUTE_MAX_LIFETIME, verify
 from idmint.service import Idmint
 from idmint.settings import Settings
-from idmint.tokens import ABSOLUTE_MAX_LIFETIME, verify
 from test_advisory import AUDIENCE, ES256_JWK, FIXED_JWKS, ISSUER, LEEWAY, NOW
 
 ADMIN_TOKEN = "e" * 40

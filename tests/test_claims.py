@@ -19,7 +19,7 @@ from idmint import (
     TokenIssuedInFutureError,
     TokenNotYetValidError,
 )
-from idmint.claims import ABSOLUTE_MAX_LIFETIME
+from idmint.jose.claims import ABSOLUTE_MAX_LIFETIME
 
 
 def claims(**overrides: Any) -> dict[str, Any]:

@@ -332,7 +332,7 @@ def test_verify_undecodable_token_says_so(run: Run, workspace: dict[str, Any]) -
 def test_verify_expired_token_is_token_expired(
     run: Run, workspace: dict[str, Any], service: Callable[[], Idmint]
 ) -> None:
-    from idmint.clock import FrozenClock
+    from idmint.jose.clock import FrozenClock
 
     idmint = service()
     ws = idmint.workspaces.get(workspace["apiKey"])

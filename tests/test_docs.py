@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from idmint.errors import IdmintError, error_classes
+from idmint.jose.errors import IdmintError, error_classes
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 import idmint
-from idmint import errors
-from idmint.errors import IdmintError, TokenExpiredError, error_classes
+from idmint.jose import errors
+from idmint.jose.errors import IdmintError, TokenExpiredError, error_classes
 
 GRPC_STATUSES = {
     "INVALID_ARGUMENT",

@@ -2,7 +2,7 @@
 
 Every failure of :meth:`TokenVerifier.verify` must be a :class:`idmint.TokenError` (the service
 maps those to 401); any other exception type would be a 500 and a bug.  The strict base64url
-codec of :mod:`idmint._b64` must give every byte string exactly one accepted spelling.
+codec of :mod:`idmint.jose._b64` must give every byte string exactly one accepted spelling.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from idmint import (
     TokenVerifier,
     VerifiedToken,
 )
-from idmint._b64 import b64decode, b64encode, uint_decode, uint_encode
-from idmint.jws import sign_compact
+from idmint.jose._b64 import b64decode, b64encode, uint_decode, uint_encode
+from idmint.jose.jws import sign_compact
 
 ALGORITHMS = ["EdDSA", "ES256", "RS256", "PS256"]
 ISSUER = "https://idmint.test/w/ws_props"
@@ -267,7 +267,7 @@ def test_validly_signed_arbitrary_claims_verify_or_raise_only_token_errors(
     assert verified.claims.issuer == ISSUER
 
 
-# --- idmint._b64 -------------------------------------------------------------------------------
+# --- idmint.jose._b64 -------------------------------------------------------------------------------
 
 
 @CODEC

@@ -22,7 +22,7 @@ from idmint import (
     mint,
     verify,
 )
-from idmint._b64 import b64decode
+from idmint.jose._b64 import b64decode
 
 ALGS = ["EdDSA", "ES256", "RS256", "PS256"]
 

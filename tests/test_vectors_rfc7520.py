@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from conftest import load_vectors
 from idmint import InvalidSignatureError, JWKSet, SigningKey, import_jwk
-from idmint._b64 import b64decode, uint_decode
-from idmint.jws import verify_compact
+from idmint.jose._b64 import b64decode, uint_decode
+from idmint.jose.jws import verify_compact
 
 EXAMPLES = {
     "RS256": "jose-cookbook/jws/4_1.rsa_v15_signature.json",

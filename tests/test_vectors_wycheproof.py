@@ -1,8 +1,8 @@
 """Project Wycheproof vectors (tests/vectors/wycheproof) through idmint's verifier.
 
-Whole JWS tokens go through :func:`idmint.jws.verify_compact` with the algorithm pinned to the
+Whole JWS tokens go through :func:`idmint.jose.jws.verify_compact` with the algorithm pinned to the
 group's key; raw signatures go through the same per-algorithm check that tokens use
-(:meth:`idmint.jwk.VerificationKey.verify`).  Every ``invalid`` case must be rejected and every
+(:meth:`idmint.jose.jwk.VerificationKey.verify`).  Every ``invalid`` case must be rejected and every
 ``valid`` one accepted, except the decisions listed (with their reasons) in this file.
 """
 
@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from conftest import load_vectors
 from idmint import ALGORITHMS, InvalidKeyError, JWKSet, TokenError, VerificationKey, import_jwk
-from idmint.jws import verify_compact
+from idmint.jose.jws import verify_compact
 
 JWS = load_vectors("wycheproof/json_web_signature_test.json")
 JWK = load_vectors("wycheproof/json_web_key_test.json")

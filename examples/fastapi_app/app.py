@@ -20,8 +20,8 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 
+from idmint import IdmintError
 from idmint.client import IdmintClient
-from idmint.errors import IdmintError
 
 IDMINT_URL = os.environ["IDMINT_URL"]  # e.g. http://127.0.0.1:8000
 IDMINT_API_KEY = os.environ["IDMINT_API_KEY"]  # pk_...: public, the page needs it too

@@ -17,8 +17,8 @@ from typing import Any
 
 from flask import Flask, abort, redirect, request, send_file, session
 
+from idmint import IdmintError
 from idmint.client import IdmintClient
-from idmint.errors import IdmintError
 
 IDMINT_URL = os.environ["IDMINT_URL"]  # e.g. http://127.0.0.1:8000
 IDMINT_API_KEY = os.environ["IDMINT_API_KEY"]  # pk_...: public, the page needs it too

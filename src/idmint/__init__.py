@@ -1,9 +1,9 @@
 """idmint: mint short-lived signed user tokens and verify them strictly, offline or as a service."""
 
-from idmint.algorithms import ALGORITHMS, Algorithm
-from idmint.claims import ClaimsValidator, UserClaims
-from idmint.clock import Clock, FrozenClock, SystemClock
-from idmint.errors import (
+from idmint.jose.algorithms import ALGORITHMS, Algorithm
+from idmint.jose.claims import ClaimsValidator, UserClaims
+from idmint.jose.clock import Clock, FrozenClock, SystemClock
+from idmint.jose.errors import (
     AdminRequiredError,
     AlgorithmMismatchError,
     ApiKeyNotFoundError,
@@ -64,11 +64,11 @@ from idmint.errors import (
     WorkspaceExistsError,
     WorkspaceNotFoundError,
 )
-from idmint.jwk import JWKSet, VerificationKey, import_jwk, thumbprint
-from idmint.jws import JWSLimits
-from idmint.keyring import KeyRing
-from idmint.keys import KeyState, MasterKey, SigningKey
-from idmint.tokens import (
+from idmint.jose.jwk import JWKSet, VerificationKey, import_jwk, thumbprint
+from idmint.jose.jws import JWSLimits
+from idmint.jose.keyring import KeyRing
+from idmint.jose.keys import KeyState, MasterKey, SigningKey
+from idmint.jose.tokens import (
     LifetimeBounds,
     MintedToken,
     TokenMinter,

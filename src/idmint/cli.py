@@ -7,7 +7,7 @@ key that cannot open the store's signing keys.  When the store holds one workspa
 use it; with several, ``--api-key`` chooses one.  Each command's docstring is its manual, and
 ``docs/cli.md`` repeats them.
 
-Errors: every :class:`~idmint.errors.IdmintError` is caught in one place
+Errors: every :class:`~idmint.jose.errors.IdmintError` is caught in one place
 (:meth:`_Group.invoke`) and printed as ``Error [code]: message`` on stderr with exit code 1;
 usage errors exit with 2.  Secrets (the auth token) are printed by ``idmint init`` only, once.
 """
@@ -32,18 +32,18 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from idmint.errors import (
+from idmint.jose.errors import (
     IdmintError,
     InvalidArgumentError,
     TokenError,
     UserNotFoundError,
     WorkspaceNotFoundError,
 )
-from idmint.jws import DEFAULT_LIMITS
+from idmint.jose.jws import DEFAULT_LIMITS
+from idmint.jose.tokens import MintedToken
 from idmint.service import Idmint
 from idmint.settings import Settings
 from idmint.store import SigningKeyRow, User, UserProfile, Workspace
-from idmint.tokens import MintedToken
 
 __all__ = ["app", "main"]
 

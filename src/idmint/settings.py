@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from idmint.algorithms import ALGORITHMS
+from idmint.jose.algorithms import ALGORITHMS
 
 __all__ = ["Settings"]
 

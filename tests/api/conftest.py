@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, select
 from conftest import POSTGRES_URL, require_postgres
 from idmint import FrozenClock
 from idmint.api import create_app
-from idmint.errors import error_classes
+from idmint.jose.errors import error_classes
 from idmint.service import Idmint
 from idmint.settings import Settings
 from idmint.store import Base

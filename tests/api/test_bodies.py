@@ -27,7 +27,7 @@ from starlette.types import Receive, Scope, Send
 from idmint.api import create_app
 from idmint.api.bodies import BodyRoute, read_json
 from idmint.api.front import Front
-from idmint.errors import InvalidArgumentError
+from idmint.jose.errors import InvalidArgumentError
 
 from .conftest import (
     BACKENDS,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from idmint.errors import InvalidArgumentError
+from idmint.jose.errors import InvalidArgumentError
 from idmint.service.origins import check_patterns, origin_allowed
 
 from .conftest import Api, assert_error

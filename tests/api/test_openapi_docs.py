@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from idmint.api import create_app
-from idmint.errors import error_classes
+from idmint.jose.errors import error_classes
 
 from .conftest import isolated_settings
 from .test_error_shape import ENDPOINTS

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from idmint.api import create_app
-from idmint.errors import MasterKeyMismatchError, StoreNotFoundError
-from idmint.keys import MasterKey
+from idmint.jose.errors import MasterKeyMismatchError, StoreNotFoundError
+from idmint.jose.keys import MasterKey
 from idmint.service import Idmint
 
 from .conftest import isolated_settings

@@ -15,7 +15,7 @@ from idmint.client import (
     User,
     Workspace,
 )
-from idmint.errors import (
+from idmint.jose.errors import (
     AdminRequiredError,
     AuthTokenRevokedError,
     CredentialsMissingError,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from idmint.client import AsyncIdmintClient, IdmintClient
-from idmint.errors import (
+from idmint.jose.errors import (
     AdminRequiredError,
     AuthTokenNotFoundError,
     InvalidArgumentError,

@@ -10,7 +10,7 @@ import pytest
 
 from idmint.client import IdmintClient
 from idmint.client._errors import ERROR_CLASSES, error_class_for, error_from_answer
-from idmint.errors import (
+from idmint.jose.errors import (
     ApiKeyNotFoundError,
     AuthTokenNotFoundError,
     ConflictError,

@@ -14,7 +14,7 @@ import pytest
 from conftest import RunningIdmint, free_port, idmint_init, idmint_serve
 from idmint import FrozenClock
 from idmint.client import AsyncIdmintClient, AsyncRemoteVerifier, IdmintClient, RemoteVerifier
-from idmint.errors import (
+from idmint.jose.errors import (
     AdminRequiredError,
     AuthTokenNotFoundError,
     EmailMismatchError,

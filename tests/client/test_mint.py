@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from idmint.client import GeneratedToken, IdmintClient
-from idmint.errors import (
+from idmint.jose.errors import (
     AuthTokenNotFoundError,
     AuthTokenRevokedError,
     CredentialsMissingError,
@@ -15,7 +15,7 @@ from idmint.errors import (
     InvalidLifetimeError,
     UserNotFoundError,
 )
-from idmint.tokens import verify
+from idmint.jose.tokens import verify
 
 from .conftest import USER, App
 

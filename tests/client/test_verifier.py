@@ -16,7 +16,7 @@ import pytest
 from idmint import SigningKey
 from idmint.client import IdmintClient, RemoteVerifier
 from idmint.client.verifier import DEFAULT_MAX_AGE, MAX_MAX_AGE, cache_lifetime
-from idmint.errors import (
+from idmint.jose.errors import (
     InvalidAudienceError,
     InvalidIssuerError,
     InvalidKeyError,
@@ -28,7 +28,7 @@ from idmint.errors import (
     UnsecuredTokenError,
     WorkspaceNotFoundError,
 )
-from idmint.tokens import VerifiedToken, mint
+from idmint.jose.tokens import VerifiedToken, mint
 
 from .conftest import App, CountingTransport, make_app
 

@@ -14,7 +14,7 @@ import jwt
 import pytest
 
 from idmint.client import IdmintClient, RemoteVerifier
-from idmint.errors import JwtRequiredError, TokenError, UserMismatchError
+from idmint.jose.errors import JwtRequiredError, TokenError, UserMismatchError
 
 from .conftest import Example, Idmint
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from idmint.client import IdmintClient
-from idmint.errors import TokenError
+from idmint.jose.errors import TokenError
 
 from .conftest import ROOT, Idmint
 

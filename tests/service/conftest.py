@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from idmint import FrozenClock
-from idmint.keys import MasterKey
+from idmint.jose.keys import MasterKey
 from idmint.service import Idmint, InitResult
 from idmint.settings import Settings
 from idmint.store import AuditEvent, Store, User

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from idmint import FrozenClock
-from idmint.errors import IdmintError
+from idmint.jose.errors import IdmintError
 from idmint.service import Idmint, InitResult
 from idmint.service.audit import AuditLog
 from idmint.store import AuditEvent, Store

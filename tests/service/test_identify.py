@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from idmint import FrozenClock
-from idmint.errors import (
+from idmint.jose.errors import (
     ApiKeyNotFoundError,
     EmailMismatchError,
     IdentityMismatchError,
@@ -19,8 +19,8 @@ from idmint.errors import (
     TokenExpiredError,
     UserMismatchError,
 )
+from idmint.jose.tokens import MintedToken
 from idmint.service import Idmint, InitResult
-from idmint.tokens import MintedToken
 
 
 def _mint(

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from idmint import FrozenClock
-from idmint._b64 import b64decode
-from idmint.errors import (
+from idmint.jose._b64 import b64decode
+from idmint.jose.errors import (
     ApiKeyNotFoundError,
     AuthTokenExpiredError,
     AuthTokenNotFoundError,

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from idmint import FrozenClock
-from idmint.errors import TokenRevokedError
+from idmint.jose.errors import TokenRevokedError
+from idmint.jose.tokens import MintedToken
 from idmint.service import Idmint, InitResult
-from idmint.tokens import MintedToken
 
 from .conftest import MASTER_KEY
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from idmint import FrozenClock, JWKSet, RetiredKeyError, TokenVerifier, UnknownKeyError
+from idmint.jose.tokens import MintedToken
 from idmint.service import Idmint, InitResult
 from idmint.settings import Settings
 from idmint.store import Store
-from idmint.tokens import MintedToken
 
 from .conftest import MASTER_KEY
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from idmint import FrozenClock
-from idmint.errors import (
+from idmint.jose.errors import (
     ApiKeyNotFoundError,
     EmailAmbiguousError,
     EmailTakenError,

@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from idmint import FrozenClock
-from idmint.errors import (
+from idmint.jose.errors import (
     ApiKeyNotFoundError,
     AuthTokenExpiredError,
     AuthTokenNotFoundError,
@@ -29,7 +29,7 @@ from idmint.errors import (
     UnavailableError,
     WorkspaceExistsError,
 )
-from idmint.keys import KeyState, MasterKey, SigningKey
+from idmint.jose.keys import KeyState, MasterKey, SigningKey
 from idmint.service import Idmint, InitResult, load_master_key
 from idmint.settings import Settings
 from idmint.store import Store

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 
-from idmint.errors import EmailTakenError, InvalidArgumentError, UnavailableError
+from idmint.jose.errors import EmailTakenError, InvalidArgumentError, UnavailableError
 from idmint.store import AuditEvent, Session, Store, Unit, User, UserProfile
 from store.conftest import empty_tables
 from store.test_store import NOW, count, make_workspace, organizations

@@ -15,7 +15,7 @@ from sqlalchemy import inspect, text
 
 import idmint.store as store_module
 from conftest import POSTGRES_URL, require_postgres
-from idmint.errors import StoreNotFoundError
+from idmint.jose.errors import StoreNotFoundError
 from idmint.store import Base, Store
 
 HEAD = "0002"

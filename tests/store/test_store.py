@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from idmint.errors import EmailTakenError, UnavailableError, UserExistsError
+from idmint.jose.errors import EmailTakenError, UnavailableError, UserExistsError
 from idmint.store import (
     AuditEvent,
     AuthToken,

@@ -21,7 +21,7 @@ from idmint import __version__
 from idmint.api import admin, compat, identify, jwks, lifecycle
 from idmint.api.errors import install_error_handlers
 from idmint.api.front import Front
-from idmint.clock import Clock
+from idmint.jose.clock import Clock
 from idmint.service import Idmint
 from idmint.settings import Settings
 

@@ -32,7 +32,7 @@ from idmint.api.schemas import (
     WorkspaceOut,
     WorkspaceSettingsPatch,
 )
-from idmint.errors import (
+from idmint.jose.errors import (
     AdminRequiredError,
     ApiKeyNotFoundError,
     CredentialsMissingError,

@@ -34,7 +34,7 @@ from fastapi import Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from idmint.errors import InvalidArgumentError
+from idmint.jose.errors import InvalidArgumentError
 
 __all__ = ["PARSED_BODY", "BodyRequest", "BodyRoute", "read_json"]
 

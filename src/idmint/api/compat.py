@@ -23,11 +23,11 @@ from idmint.api.schemas import (
     TokenForEmailRequest,
     TokenForEmailResponse,
 )
-from idmint.errors import CredentialsMissingError, InvalidArgumentError
+from idmint.jose.errors import CredentialsMissingError, InvalidArgumentError
+from idmint.jose.tokens import MintedToken
 from idmint.service import Idmint
 from idmint.service._pending import Pending
 from idmint.store import User
-from idmint.tokens import MintedToken
 
 __all__ = [
     "email_answer",

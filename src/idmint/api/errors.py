@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from idmint.errors import (
+from idmint.jose.errors import (
     CredentialError,
     IdmintError,
     InvalidArgumentError,

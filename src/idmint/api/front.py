@@ -31,7 +31,7 @@ from idmint.api import compat, identify, jwks
 from idmint.api.bodies import PARSED_BODY, read_json
 from idmint.api.errors import error_response, failure_response, invalid_body
 from idmint.api.schemas import IdentifyRequest, MintRequest, TokenForEmailRequest
-from idmint.errors import (
+from idmint.jose.errors import (
     InvalidArgumentError,
     RequestTooLargeError,
     UnsupportedMediaTypeError,

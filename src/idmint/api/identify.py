@@ -17,7 +17,7 @@ from idmint.api.schemas import (
     SignOutRequest,
     SignOutResponse,
 )
-from idmint.errors import NotFoundError
+from idmint.jose.errors import NotFoundError
 from idmint.service import IdentifiedSession, Idmint
 from idmint.service._pending import Pending
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from idmint.algorithms import ALGORITHMS
 from idmint.api._common import errors, json_response, service
 from idmint.api.bodies import BodyRoute
 from idmint.api.schemas import Discovery, Jwks
-from idmint.errors import ApiKeyNotFoundError, WorkspaceNotFoundError
+from idmint.jose.algorithms import ALGORITHMS
+from idmint.jose.errors import ApiKeyNotFoundError, WorkspaceNotFoundError
 from idmint.service import Idmint
 from idmint.store import Workspace
 

@@ -23,7 +23,7 @@ from idmint.api.schemas import (
     SigningKeyList,
     SigningKeyOut,
 )
-from idmint.errors import InvalidArgumentError
+from idmint.jose.errors import InvalidArgumentError
 from idmint.service import Idmint
 from idmint.store import AuditEvent, Revocation, SigningKeyRow
 

@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from idmint.errors import InvalidEmailError
+from idmint.jose.errors import InvalidEmailError
 from idmint.service.validation import check_email
 
 __all__ = [

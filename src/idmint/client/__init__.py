@@ -8,7 +8,7 @@ anywhere with the published keys.
     verifier = RemoteVerifier("http://127.0.0.1:8000/w/pk_...", audience="pk_...")
     print(verifier.verify(token).claims.user_id)
 
-Errors are the classes of :mod:`idmint.errors`, rebuilt from the server's error envelope.
+Errors are the classes of :mod:`idmint.jose.errors`, rebuilt from the server's error envelope.
 See docs/sdk-python.md.
 """
 

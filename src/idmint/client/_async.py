@@ -56,9 +56,9 @@ class AsyncIdmintClient(AsyncHttpClientOwner):
         by :meth:`aclose`, and ``timeout`` is its own.
     :raises ValueError: when both ``transport`` and ``http_client`` are given.
 
-    Every method raises the :mod:`idmint.errors` class that the server's answer names (see
-    ``docs/sdk-python.md``), :class:`~idmint.errors.UnavailableError` when the server does
-    not answer, and :class:`~idmint.errors.CredentialsMissingError` before sending when the
+    Every method raises the :mod:`idmint.jose.errors` class that the server's answer names (see
+    ``docs/sdk-python.md``), :class:`~idmint.jose.errors.UnavailableError` when the server does
+    not answer, and :class:`~idmint.jose.errors.CredentialsMissingError` before sending when the
     client lacks the credential the operation needs.
     """
 

@@ -1,8 +1,8 @@
-"""The one error envelope turned back into the :mod:`idmint.errors` class the server raised.
+"""The one error envelope turned back into the :mod:`idmint.jose.errors` class the server raised.
 
 For an answer that is not a success:
 
-1. the envelope's ``code`` names a class of :func:`idmint.errors.error_classes`: that class;
+1. the envelope's ``code`` names a class of :func:`idmint.jose.errors.error_classes`: that class;
 2. an unknown code (a newer server): the nearest family by the code's shape (``token_*`` is a
    :class:`TokenError`, ``key_*`` a :class:`SigningKeyError`, ``auth_token_*``,
    ``credentials_*`` and ``api_key_*`` a :class:`CredentialError`, ``*_not_found`` a
@@ -27,7 +27,7 @@ from typing import Final
 import httpx
 
 from idmint.client._models import parse_time
-from idmint.errors import (
+from idmint.jose.errors import (
     ConflictError,
     CredentialError,
     IdentifyError,

@@ -32,7 +32,7 @@ from idmint.client._models import (
     Workspace,
     parse_time,
 )
-from idmint.errors import CredentialsMissingError, IdmintError
+from idmint.jose.errors import CredentialsMissingError, IdmintError
 
 __all__ = ["UNSET", "USER_AGENT", "Call", "Requests", "Unset"]
 

@@ -50,9 +50,9 @@ class IdmintClient(HttpClientOwner):
         ``TestClient``); it is not closed by :meth:`close`, and ``timeout`` is its own.
     :raises ValueError: when both ``transport`` and ``http_client`` are given.
 
-    Every method raises the :mod:`idmint.errors` class that the server's answer names (see
-    ``docs/sdk-python.md``), :class:`~idmint.errors.UnavailableError` when the server does
-    not answer, and :class:`~idmint.errors.CredentialsMissingError` before sending when the
+    Every method raises the :mod:`idmint.jose.errors` class that the server's answer names (see
+    ``docs/sdk-python.md``), :class:`~idmint.jose.errors.UnavailableError` when the server does
+    not answer, and :class:`~idmint.jose.errors.CredentialsMissingError` before sending when the
     client lacks the credential the operation needs.
     """
 

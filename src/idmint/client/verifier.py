@@ -4,8 +4,8 @@
     claims = verifier.verify(token).claims      # idmint.claims.UserClaims
 
 The keys come from ``{issuer}/.well-known/jwks.json``, imported strictly
-(:meth:`idmint.jwk.JWKSet.from_dict`), and tokens are checked by the core's
-:class:`~idmint.tokens.TokenVerifier`: algorithm from the key, exact issuer, expected audience,
+(:meth:`idmint.jose.jwk.JWKSet.from_dict`), and tokens are checked by the core's
+:class:`~idmint.jose.tokens.TokenVerifier`: algorithm from the key, exact issuer, expected audience,
 expiry with the leeway.  Failures raise the core's classes (``TokenExpiredError``,
 ``InvalidAudienceError``, ``UnknownKeyError``, ...).  Only core modules and httpx are imported:
 no server code.
@@ -31,13 +31,13 @@ from typing import Final
 
 import httpx
 
-from idmint.claims import DEFAULT_LEEWAY
 from idmint.client._errors import error_from_response, transport_error
 from idmint.client._transport import AsyncHttpClientOwner, HttpClientOwner
-from idmint.clock import Clock, SystemClock
-from idmint.errors import IdmintError, UnavailableError, UnknownKeyError
-from idmint.jwk import JWKSet, VerificationKey
-from idmint.tokens import TokenVerifier, VerifiedToken
+from idmint.jose.claims import DEFAULT_LEEWAY
+from idmint.jose.clock import Clock, SystemClock
+from idmint.jose.errors import IdmintError, UnavailableError, UnknownKeyError
+from idmint.jose.jwk import JWKSet, VerificationKey
+from idmint.jose.tokens import TokenVerifier, VerifiedToken
 
 __all__ = [
     "DEFAULT_MAX_AGE",
@@ -93,7 +93,7 @@ class _Snapshot:
 
 class _KeyCache:
     """The state both verifiers share, without I/O: the current set, when it goes stale, when
-    the last fetch was tried.  It is the :class:`~idmint.jwk.KeyResolver` of the verifier."""
+    the last fetch was tried.  It is the :class:`~idmint.jose.jwk.KeyResolver` of the verifier."""
 
     def __init__(self, jwks_uri: str, min_refetch_interval: float) -> None:
         if not min_refetch_interval >= 0:

@@ -14,9 +14,10 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from idmint._files import private_dir
-from idmint.clock import Clock, SystemClock
-from idmint.errors import UnavailableError, WorkspaceExistsError
-from idmint.keys import MasterKey
+from idmint.jose.clock import Clock, SystemClock
+from idmint.jose.errors import UnavailableError, WorkspaceExistsError
+from idmint.jose.keys import MasterKey
+from idmint.jose.tokens import ABSOLUTE_MAX_LIFETIME
 from idmint.service.audit import AuditLog
 from idmint.service.keys import KeyService
 from idmint.service.master_key import load_master_key, store_master_key
@@ -26,7 +27,6 @@ from idmint.service.users import UserService
 from idmint.service.workspaces import CreatedAuthToken, WorkspaceService
 from idmint.settings import Settings
 from idmint.store import Store, Workspace
-from idmint.tokens import ABSOLUTE_MAX_LIFETIME
 
 __all__ = ["CreatedAuthToken", "IdentifiedSession", "Idmint", "InitResult", "load_master_key"]
 
@@ -59,7 +59,7 @@ class Idmint:
 
     :param settings: the typed settings.
     :param store: the store; :meth:`open` makes one from the settings.
-    :param clock: time source (a :class:`~idmint.clock.FrozenClock` in tests).
+    :param clock: time source (a :class:`~idmint.jose.clock.FrozenClock` in tests).
     """
 
     def __init__(

@@ -6,7 +6,7 @@ import threading
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
-from idmint.clock import Clock
+from idmint.jose.clock import Clock
 
 K = TypeVar("K")
 V = TypeVar("V")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from idmint.errors import IdmintError
+from idmint.jose.errors import IdmintError
 from idmint.store import Store, Unit
 
 __all__ = ["Pending"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from idmint.clock import Clock
+from idmint.jose.clock import Clock
 from idmint.store import Store, Unit
 
 __all__ = ["AuditLog"]

@@ -14,14 +14,14 @@ from datetime import timedelta
 
 import orjson
 
-from idmint.clock import Clock
-from idmint.keyring import KeyRing
-from idmint.keys import KeyState, MasterKey, SigningKey
+from idmint.jose.clock import Clock
+from idmint.jose.keyring import KeyRing
+from idmint.jose.keys import KeyState, MasterKey, SigningKey
+from idmint.jose.tokens import ABSOLUTE_MAX_LIFETIME, LifetimeBounds, TokenMinter, TokenVerifier
 from idmint.service._cache import TTLCache
 from idmint.service.audit import AuditLog
 from idmint.settings import Settings
 from idmint.store import SigningKeyRow, Store, Workspace
-from idmint.tokens import ABSOLUTE_MAX_LIFETIME, LifetimeBounds, TokenMinter, TokenVerifier
 
 __all__ = ["KeyService", "WorkspaceKeys"]
 

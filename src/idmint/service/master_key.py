@@ -1,6 +1,6 @@
 """The master key of a store: where it comes from, and the proof that it fits.
 
-The master key seals every private signing key (:class:`~idmint.keys.MasterKey`).  It comes
+The master key seals every private signing key (:class:`~idmint.jose.keys.MasterKey`).  It comes
 from ``IDMINT_MASTER_KEY`` or from the key file ``<data_dir>/master.key`` (0600, refused when
 others may read it), and is made only for a store that holds no sealed key yet.  At open, one
 sealed key of the store must open with it, so a wrong key stops the process at start.
@@ -13,14 +13,14 @@ import stat
 from pathlib import Path
 
 from idmint._files import PRIVATE_FILE, private_dir
-from idmint.errors import (
+from idmint.jose.errors import (
     InsecureFileModeError,
     InvalidKeyError,
     KeyDecryptionError,
     MasterKeyMismatchError,
     MasterKeyMissingError,
 )
-from idmint.keys import MasterKey, SigningKey
+from idmint.jose.keys import MasterKey, SigningKey
 from idmint.settings import Settings
 from idmint.store import Store
 

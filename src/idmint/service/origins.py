@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from idmint.errors import InvalidArgumentError
+from idmint.jose.errors import InvalidArgumentError
 
 __all__ = ["check_patterns", "origin_allowed"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from idmint.claims import UserClaims
-from idmint.clock import Clock
-from idmint.errors import InvalidArgumentError, TokenRevokedError
+from idmint.jose.claims import UserClaims
+from idmint.jose.clock import Clock
+from idmint.jose.errors import InvalidArgumentError, TokenRevokedError
 from idmint.service._cache import TTLCache
 from idmint.service.audit import AuditLog
 from idmint.service.validation import check_id

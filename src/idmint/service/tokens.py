@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from idmint.clock import Clock
-from idmint.errors import (
+from idmint.jose.clock import Clock
+from idmint.jose.errors import (
     ApiKeyNotFoundError,
     EmailMismatchError,
     EmailTakenError,
@@ -29,6 +29,7 @@ from idmint.errors import (
     UserMismatchError,
     UserNotFoundError,
 )
+from idmint.jose.tokens import MintedToken, VerifiedToken
 from idmint.service._ids import new_id
 from idmint.service._pending import Pending
 from idmint.service.audit import AuditLog
@@ -39,7 +40,6 @@ from idmint.service.users import UserService
 from idmint.service.validation import check_email, check_id
 from idmint.service.workspaces import WorkspaceService
 from idmint.store import Store, Unit, User, Workspace, email_key
-from idmint.tokens import MintedToken, VerifiedToken
 
 __all__ = ["IdentifiedSession", "TokenService"]
 

@@ -11,8 +11,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from idmint.clock import Clock
-from idmint.errors import EmailAmbiguousError, EmailTakenError, UserNotFoundError
+from idmint.jose.clock import Clock
+from idmint.jose.errors import EmailAmbiguousError, EmailTakenError, UserNotFoundError
 from idmint.service._cache import TTLCache
 from idmint.service.audit import AuditLog
 from idmint.service.validation import check_email, check_id

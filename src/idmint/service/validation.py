@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from idmint.errors import InvalidArgumentError, InvalidEmailError
+from idmint.jose.errors import InvalidArgumentError, InvalidEmailError
 
 __all__ = ["MAX_ID_LENGTH", "check_email", "check_id"]
 

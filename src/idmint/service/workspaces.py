@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from idmint.clock import Clock
-from idmint.errors import (
+from idmint.jose.clock import Clock
+from idmint.jose.errors import (
     ApiKeyNotFoundError,
     AuthTokenExpiredError,
     AuthTokenNotFoundError,
@@ -15,12 +15,12 @@ from idmint.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
+from idmint.jose.tokens import ABSOLUTE_MAX_LIFETIME
 from idmint.service._cache import TTLCache
 from idmint.service._ids import hash_secret, new_api_key, new_id, new_secret, secrets_equal
 from idmint.service.audit import AuditLog
 from idmint.service.origins import check_patterns
 from idmint.store import AuthToken, Store, Workspace
-from idmint.tokens import ABSOLUTE_MAX_LIFETIME
 
 __all__ = ["CreatedAuthToken", "Credential", "WorkspaceService"]
 

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
 from idmint._files import PRIVATE_DIR, PRIVATE_FILE, create_private_file, tighten
-from idmint.errors import (
+from idmint.jose.errors import (
     EmailTakenError,
     IdmintError,
     InvalidArgumentError,

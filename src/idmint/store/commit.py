@@ -36,7 +36,7 @@ from typing import Any, Final
 
 import orjson
 
-from idmint.errors import IdmintError, UnavailableError
+from idmint.jose.errors import IdmintError, UnavailableError
 
 __all__ = ["GroupCommitter", "Unit", "read_spill"]
 

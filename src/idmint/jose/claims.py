@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from idmint.clock import Clock, SystemClock
-from idmint.errors import (
+from idmint.jose.clock import Clock, SystemClock
+from idmint.jose.errors import (
     ClaimError,
     InvalidAudienceError,
     InvalidIssuerError,

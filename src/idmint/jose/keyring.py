@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from idmint.errors import InvalidKeyError, NoActiveKeyError, RetiredKeyError, UnknownKeyError
-from idmint.jwk import JWKSet, VerificationKey
-from idmint.keys import KeyState, SigningKey
+from idmint.jose.errors import InvalidKeyError, NoActiveKeyError, RetiredKeyError, UnknownKeyError
+from idmint.jose.jwk import JWKSet, VerificationKey
+from idmint.jose.keys import KeyState, SigningKey
 
 __all__ = ["KeyRing"]
 

@@ -1,4 +1,4 @@
-"""Minting and verifying user tokens: compact JWS (:mod:`idmint.jws`) + claims (:mod:`idmint.claims`).
+"""Minting and verifying user tokens: compact JWS (:mod:`idmint.jose.jws`) + claims (:mod:`idmint.jose.claims`).
 
 minter = TokenMinter(ring, issuer="https://idmint.example/w/abc", audience="pk_live_abc")
 token = minter.mint("user-1", organization_id="org-1", email="ann@example.com").token
@@ -16,14 +16,20 @@ from typing import Any, Final
 
 import orjson
 
-from idmint._b64 import b64encode_bytes
-from idmint.claims import ABSOLUTE_MAX_LIFETIME, DEFAULT_LEEWAY, ClaimsValidator, UserClaims
-from idmint.clock import Clock, SystemClock
-from idmint.errors import InvalidLifetimeError
-from idmint.jwk import KeyResolver, VerificationKey
-from idmint.jws import DEFAULT_LIMITS, JWSLimits, load_json_object, sign_compact, verify_compact
-from idmint.keyring import KeyRing
-from idmint.keys import SigningKey
+from idmint.jose._b64 import b64encode_bytes
+from idmint.jose.claims import ABSOLUTE_MAX_LIFETIME, DEFAULT_LEEWAY, ClaimsValidator, UserClaims
+from idmint.jose.clock import Clock, SystemClock
+from idmint.jose.errors import InvalidLifetimeError
+from idmint.jose.jwk import KeyResolver, VerificationKey
+from idmint.jose.jws import (
+    DEFAULT_LIMITS,
+    JWSLimits,
+    load_json_object,
+    sign_compact,
+    verify_compact,
+)
+from idmint.jose.keyring import KeyRing
+from idmint.jose.keys import SigningKey
 
 __all__ = [
     "ABSOLUTE_MAX_LIFETIME",
@@ -171,7 +177,7 @@ class TokenMinter:
 class TokenVerifier:
     """Verifies user tokens: signature under the kid's pinned key, then the claims.
 
-    :param keys: where kids resolve: a :class:`KeyRing`, a :class:`~idmint.jwk.JWKSet`, ...
+    :param keys: where kids resolve: a :class:`KeyRing`, a :class:`~idmint.jose.jwk.JWKSet`, ...
     :param leeway: clock skew tolerated on ``exp``, ``nbf`` and ``iat`` (0 to 5 minutes).
     :param limits: size caps checked before any parsing.
     :param max_lifetime: the longest ``exp - iat`` accepted, plus the leeway; by default

@@ -22,8 +22,8 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final
 
-from idmint._b64 import b64decode, b64encode_bytes
-from idmint.errors import (
+from idmint.jose._b64 import b64decode, b64encode_bytes
+from idmint.jose.errors import (
     AlgorithmMismatchError,
     ForbiddenHeaderError,
     InvalidSignatureError,
@@ -34,8 +34,8 @@ from idmint.errors import (
     UnsecuredTokenError,
     UnsupportedCriticalError,
 )
-from idmint.jwk import KeyResolver, VerificationKey
-from idmint.keys import SigningKey
+from idmint.jose.jwk import KeyResolver, VerificationKey
+from idmint.jose.keys import SigningKey
 
 __all__ = ["JWSLimits", "VerifiedJWS", "load_json_object", "sign_compact", "verify_compact"]
 
@@ -134,7 +134,7 @@ def verify_compact(
 ) -> VerifiedJWS:
     """Verify a compact JWS and return its header and payload bytes.
 
-    The payload is not interpreted here: claims are checked separately (:mod:`idmint.claims`).
+    The payload is not interpreted here: claims are checked separately (:mod:`idmint.jose.claims`).
 
     :param keys: resolves the header's ``kid`` to a key pinned to one algorithm.
     :raises TokenError: a subclass naming exactly what is wrong.

@@ -17,9 +17,9 @@ from typing import Any, Final, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from idmint._b64 import b64decode, b64encode, uint_decode, uint_encode
-from idmint.algorithms import MIN_RSA_BITS, Algorithm, PublicKey, get_algorithm
-from idmint.errors import InvalidKeyError, RetiredKeyError, UnknownKeyError
+from idmint.jose._b64 import b64decode, b64encode, uint_decode, uint_encode
+from idmint.jose.algorithms import MIN_RSA_BITS, Algorithm, PublicKey, get_algorithm
+from idmint.jose.errors import InvalidKeyError, RetiredKeyError, UnknownKeyError
 
 __all__ = ["JWKSet", "KeyResolver", "VerificationKey", "import_jwk", "public_jwk", "thumbprint"]
 

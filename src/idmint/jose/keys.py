@@ -22,10 +22,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from idmint._b64 import b64decode, b64encode
-from idmint.algorithms import Algorithm, PrivateKey, get_algorithm
-from idmint.errors import InvalidKeyError, KeyDecryptionError
-from idmint.jwk import VerificationKey, thumbprint
+from idmint.jose._b64 import b64decode, b64encode
+from idmint.jose.algorithms import Algorithm, PrivateKey, get_algorithm
+from idmint.jose.errors import InvalidKeyError, KeyDecryptionError
+from idmint.jose.jwk import VerificationKey, thumbprint
 
 __all__ = ["DEFAULT_ALGORITHM", "KeyState", "MasterKey", "SigningKey", "generate_private_key"]
 
