@@ -41,6 +41,7 @@ from idmint.jose.errors import (
 )
 from idmint.jose.jws import DEFAULT_LIMITS
 from idmint.jose.tokens import MintedToken
+from idmint.serializers import error_fields
 from idmint.service import Idmint
 from idmint.settings import Settings
 from idmint.store import SigningKeyRow, User, UserProfile, Workspace
@@ -518,7 +519,7 @@ def verify(
 
 def _report_invalid(exc: TokenError, unverified: dict[str, Any] | None, *, as_json: bool) -> None:
     if as_json:
-        _echo_json({"valid": False, "error": exc.to_dict(), "unverified": unverified})
+        _echo_json({"valid": False, "error": error_fields(exc), "unverified": unverified})
         return
     out = _stdout()
     out.print(f"[bold red]invalid[/] {_plain(f'[{exc.code}]')}: {_plain(exc.message)}")

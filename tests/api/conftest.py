@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, select
 from conftest import POSTGRES_URL, require_postgres
 from idmint import FrozenClock
 from idmint.api import create_app
+from idmint.api.errors import http_error_classes, status_of
 from idmint.jose.errors import error_classes
 from idmint.service import Idmint
 from idmint.settings import Settings
@@ -48,12 +49,17 @@ GRPC_STATUSES = {
     "INTERNAL",
     "UNAVAILABLE",
 }
-CODES = {cls.code: cls for cls in error_classes()}
+CODES = {cls.code: cls for cls in [*error_classes(), *http_error_classes()]}
 # Tables whose rows a refused request must leave alone. The audit log is meant to grow on
 # failures, and an auth token's last-used time is bookkeeping, not data.
 _IGNORED_TABLES = {"audit_events"}
 _IGNORED_COLUMNS = {"last_used_at"}
 _MISSING = object()
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 # --- shared helpers -----------------------------------------------------------------------------
@@ -69,15 +75,16 @@ def assert_envelope(response: httpx.Response) -> dict[str, Any]:
     assert set(body) == {"error"}, body
     error = body["error"]
     assert isinstance(error, dict), body
-    extra = {"expiredAt"} if error.get("code") == "token_expired" else set()
-    allowed = {"message", "status", "code", "field", *extra}
+    cls = CODES.get(error.get("code", ""))
+    context = {_camel(name) for name in cls.context_names} if cls is not None else set()
+    allowed = {"message", "status", "code", *context}
     assert {"message", "status", "code"} <= set(error) <= allowed, error
     assert isinstance(error["message"], str), error
     assert error["message"], error
     assert error["status"] in GRPC_STATUSES, error
     assert error["code"] in CODES, f"undocumented code {error['code']!r}"
     cls = CODES[error["code"]]
-    assert (response.status_code, error["status"]) == (cls.http_status, cls.status), error
+    assert (response.status_code, error["status"]) == status_of(cls), error
     if "field" in error:
         assert isinstance(error["field"], str), error
         assert error["field"], error

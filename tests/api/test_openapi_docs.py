@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from idmint.api import create_app
+from idmint.api.errors import http_error_classes
 from idmint.jose.errors import error_classes
 
 from .conftest import isolated_settings
 from .test_error_shape import ENDPOINTS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-CODES = {cls.code for cls in error_classes()}
+CODES = {cls.code for cls in [*error_classes(), *http_error_classes()]}
 _HEADING = re.compile(r"^#{2,4} `(GET|POST|PUT|PATCH|DELETE) (/\S*)`\s*$", re.M)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from idmint import FrozenClock
+from idmint.api.errors import envelope, status_of
 from idmint.jose.errors import (
     ApiKeyNotFoundError,
     EmailMismatchError,
@@ -175,7 +176,7 @@ def test_identify_mismatches_name_the_field(
         idmint.tokens.identify(tenant.workspace.api_key, body, minted.token)
     assert type(info.value) is error
     assert info.value.field == field
-    assert info.value.to_dict()["field"] == field
+    assert envelope(info.value)["error"]["field"] == field
     assert (
         info.value.code
         == {
@@ -184,7 +185,7 @@ def test_identify_mismatches_name_the_field(
             "email": "email_mismatch",
         }[field]
     )
-    assert info.value.http_status == 403
+    assert status_of(info.value)[0] == 403
 
 
 def test_mismatched_identify_stores_nothing(idmint: Idmint, tenant: InitResult) -> None:
@@ -235,7 +236,7 @@ def test_jwt_is_required_by_default(idmint: Idmint, tenant: InitResult) -> None:
     with pytest.raises(JwtRequiredError) as info:
         idmint.tokens.identify(tenant.workspace.api_key, ANN, None)
     assert info.value.code == "jwt_required"
-    assert info.value.http_status == 401
+    assert status_of(info.value)[0] == 401
     assert idmint.users.list(tenant.workspace.api_key) == []
 
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from idmint.api.errors import status_of
 from idmint.jose.errors import EmailTakenError, UnavailableError, UserExistsError
 from idmint.store import (
     AuditEvent,
@@ -701,6 +702,6 @@ def test_unreachable_store_raises_unavailable() -> None:
         with pytest.raises(UnavailableError) as info:
             store.workspace_by_api_key("pk_x")
         assert info.value.code == "unavailable"
-        assert info.value.http_status == 503
+        assert status_of(info.value)[0] == 503
     finally:
         store.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -11,6 +9,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from idmint.api.schemas import ErrorEnvelope
+from idmint.serializers import iso
 from idmint.service import Idmint
 
 __all__ = ["errors", "iso", "json_response", "service"]
@@ -41,18 +40,6 @@ def json_response(
     return Response(
         orjson.dumps(body), status_code=status_code, media_type="application/json", headers=headers
     )
-
-
-def iso(timestamp: float | None) -> str | None:
-    """POSIX seconds as ISO 8601 UTC with a ``Z``."""
-    if timestamp is None:
-        return None
-    return _iso(timestamp)
-
-
-@lru_cache(maxsize=256)  # every mint in the same second answers the same expiry
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
 def service(request: Request) -> Idmint:

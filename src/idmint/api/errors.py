@@ -3,15 +3,20 @@
     {"error": {"message": "Auth token not found.", "status": "INVALID_ARGUMENT",
                "code": "auth_token_not_found"}}
 
-Every failure — idmint's own errors, request validation, unknown routes, oversized bodies,
-and anything unexpected — leaves through :func:`error_response`, so clients parse one shape.
+The core's errors know nothing of HTTP: this module maps each error class to its HTTP status
+and the gRPC-style status word of the envelope (:data:`STATUSES`, looked up along the class's
+ancestry), and holds the errors only HTTP has (:class:`RequestTooLargeError`,
+:class:`UnsupportedMediaTypeError`, :class:`MethodNotAllowedError`).  Every failure — idmint's
+own errors, request validation, unknown routes, oversized bodies, and anything unexpected —
+leaves through :func:`error_response`, so clients parse one shape.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Final
 
 import orjson
 from fastapi import FastAPI, Request
@@ -19,41 +24,121 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from idmint.jose import errors as core
 from idmint.jose.errors import (
     CredentialError,
     IdmintError,
     InvalidArgumentError,
     InvalidEmailError,
-    MethodNotAllowedError,
     NotFoundError,
-    RequestTooLargeError,
 )
+from idmint.serializers import error_fields
 
 __all__ = [
+    "STATUSES",
+    "MethodNotAllowedError",
+    "RequestTooLargeError",
+    "UnsupportedMediaTypeError",
+    "envelope",
     "error_response",
     "failure_response",
+    "http_error_classes",
     "install_error_handlers",
     "invalid_body",
+    "status_of",
     "validation_error",
 ]
 
 logger = logging.getLogger("idmint.api")
 
 
+class RequestTooLargeError(InvalidArgumentError):
+    """Raised when a request body exceeds the configured size."""
+
+    code = "request_too_large"
+
+
+class UnsupportedMediaTypeError(InvalidArgumentError):
+    """Raised when a request body is not JSON."""
+
+    code = "unsupported_media_type"
+
+
+class MethodNotAllowedError(IdmintError):
+    """Raised when a route does not take the request's method."""
+
+    code = "method_not_allowed"
+
+
+def http_error_classes() -> list[type[IdmintError]]:
+    """The error classes only HTTP has (beside the core's :func:`~idmint.jose.errors.error_classes`)."""
+    return [RequestTooLargeError, UnsupportedMediaTypeError, MethodNotAllowedError]
+
+
+_INVALID: Final = (400, "INVALID_ARGUMENT")
+_UNAUTHENTICATED: Final = (401, "UNAUTHENTICATED")
+_DENIED: Final = (403, "PERMISSION_DENIED")
+_UNAVAILABLE: Final = (503, "UNAVAILABLE")
+
+#: Each class's HTTP status and status word; a class not named takes its nearest ancestor's.
+STATUSES: Final[Mapping[type[IdmintError], tuple[int, str]]] = MappingProxyType(
+    {
+        IdmintError: (500, "INTERNAL"),
+        core.TokenError: _UNAUTHENTICATED,
+        core.InvalidKeyError: _INVALID,
+        core.NoActiveKeyError: _UNAVAILABLE,
+        core.InvalidLifetimeError: _INVALID,
+        InvalidArgumentError: _INVALID,
+        RequestTooLargeError: (413, "INVALID_ARGUMENT"),
+        UnsupportedMediaTypeError: (415, "INVALID_ARGUMENT"),
+        CredentialError: _UNAUTHENTICATED,
+        core.ApiKeyNotFoundError: _INVALID,
+        core.AuthTokenNotFoundError: _INVALID,
+        core.AuthTokenRevokedError: _DENIED,
+        core.AuthTokenExpiredError: _DENIED,
+        core.AuthTokenWrongWorkspaceError: _DENIED,
+        core.AdminRequiredError: _DENIED,
+        NotFoundError: (404, "NOT_FOUND"),
+        core.ConflictError: (409, "FAILED_PRECONDITION"),
+        core.IdentifyError: _DENIED,
+        core.JwtRequiredError: _UNAUTHENTICATED,
+        MethodNotAllowedError: (405, "INVALID_ARGUMENT"),
+        core.UnavailableError: _UNAVAILABLE,
+    }
+)
+
+
+def status_of(error: IdmintError | type[IdmintError]) -> tuple[int, str]:
+    """The HTTP status and status word of an error (or error class)."""
+    cls = error if isinstance(error, type) else type(error)
+    for ancestor in cls.__mro__:
+        status = STATUSES.get(ancestor)
+        if status is not None:
+            return status
+    return STATUSES[IdmintError]
+
+
+def envelope(error: IdmintError) -> dict[str, Any]:
+    """The body of the error envelope: ``{"error": {message, status, code, ...context}}``."""
+    fields = error_fields(error)
+    return {"error": {"message": fields.pop("message"), "status": status_of(error)[1], **fields}}
+
+
 def error_response(error: IdmintError, *, headers: dict[str, str] | None = None) -> Response:
     """The envelope for ``error``, with its HTTP status."""
-    body = orjson.dumps({"error": error.to_dict()})
-    response = Response(body, status_code=error.http_status, media_type="application/json")
+    http_status = status_of(error)[0]
+    body = orjson.dumps(envelope(error))
+    response = Response(body, status_code=http_status, media_type="application/json")
     if headers:
         response.headers.update(headers)
-    if isinstance(error, CredentialError) and error.http_status == 401:
+    if isinstance(error, CredentialError) and http_status == 401:
         response.headers.setdefault("WWW-Authenticate", 'Basic realm="idmint"')
     return response
 
 
 def failure_response(exc: Exception) -> Response:
     """The envelope for any failure: an :class:`IdmintError` as it is, anything else as the
-    500 ``internal`` error, logged with its traceback (the front and FastAPI's handlers)."""
+    500 ``internal`` error, logged with its traceback (the fast path and FastAPI's handlers)."""
     if isinstance(exc, IdmintError):
         return error_response(exc)
     logger.error("unexpected error", exc_info=exc)

@@ -29,13 +29,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idmint.api import compat, identify, jwks
 from idmint.api.bodies import PARSED_BODY, read_json
-from idmint.api.errors import error_response, failure_response, invalid_body
-from idmint.api.schemas import IdentifyRequest, MintRequest, TokenForEmailRequest
-from idmint.jose.errors import (
-    InvalidArgumentError,
+from idmint.api.errors import (
     RequestTooLargeError,
     UnsupportedMediaTypeError,
+    error_response,
+    failure_response,
+    invalid_body,
 )
+from idmint.api.schemas import IdentifyRequest, MintRequest, TokenForEmailRequest
+from idmint.jose.errors import InvalidArgumentError
 from idmint.service import Idmint
 
 __all__ = ["BROWSER_PATHS", "Front", "parse_body"]

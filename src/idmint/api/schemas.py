@@ -129,9 +129,31 @@ class ErrorBody(BaseModel):
     ]
     code: str = Field(description="Stable snake_case error code (see docs/errors.md).")
     field: str | None = Field(None, description="The request field at fault, when there is one.")
+    claim: str | None = Field(None, description="With token_claim_* codes: the claim at fault.")
     expiredAt: str | None = Field(
         None, description="With token_expired: when the token expired (ISO 8601 UTC)."
     )
+    notBefore: str | None = Field(
+        None, description="With token_not_yet_valid: the token's nbf (ISO 8601 UTC)."
+    )
+    issuedAt: str | None = Field(
+        None, description="With token_issued_in_future: the token's iat (ISO 8601 UTC)."
+    )
+    kid: Any = Field(None, description="With token_unknown_kid, token_key_retired: the kid.")
+    alg: Any = Field(None, description="With token_alg_mismatch: the token's alg.")
+    expected: str | None = Field(
+        None,
+        description="With token_alg_mismatch, token_issuer_invalid, token_audience_invalid: "
+        "what was expected.",
+    )
+    found: Any = Field(
+        None,
+        description="With token_issuer_invalid, token_audience_invalid: what the token holds.",
+    )
+    header: str | None = Field(None, description="With token_header_forbidden: the header.")
+    part: str | None = Field(None, description="With token_too_large: token, header or payload.")
+    limit: int | None = Field(None, description="With token_too_large: the cap, in bytes.")
+    origin: str | None = Field(None, description="With origin_not_allowed: the origin refused.")
 
 
 class ErrorEnvelope(BaseModel):

@@ -3,7 +3,8 @@
 For an answer that is not a success:
 
 1. the envelope's ``code`` names a class of :func:`idmint.jose.errors.error_classes`: that class;
-2. an unknown code (a newer server): the nearest family by the code's shape (``token_*`` is a
+2. an unknown code (a newer server, or one of the few errors only HTTP has, such as
+   ``request_too_large``): the nearest family by the code's shape (``token_*`` is a
    :class:`TokenError`, ``key_*`` a :class:`SigningKeyError`, ``auth_token_*``,
    ``credentials_*`` and ``api_key_*`` a :class:`CredentialError`, ``*_not_found`` a
    :class:`NotFoundError`, ``*_exists`` a :class:`ConflictError`, ``*_mismatch`` an
@@ -11,15 +12,15 @@ For an answer that is not a success:
    :class:`IdmintError`; the instance keeps the server's ``code``;
 3. no envelope at all (a proxy's HTML page): by HTTP status, with the class's own code.
 
-Either way ``.http_status``, ``.status`` and ``.message`` are the answer's, and ``field`` and
-``expired_at`` are filled when the envelope carries ``field`` and ``expiredAt``.  A request
-that gets no answer is :class:`UnavailableError` (:func:`transport_error`).
+The class is built as ``cls(message, **context)`` from the envelope's context members
+(``field``, ``claim``, ``kid``, ``expiredAt``, ...: each class lists the names it takes in
+``context_names``).  The error also carries the answer's ``http_status`` and ``status`` (the
+envelope's status word) as attributes.  A request that gets no answer is
+:class:`UnavailableError` (:func:`transport_error`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
@@ -34,13 +35,10 @@ from idmint.jose.errors import (
     IdentityMismatchError,
     IdmintError,
     InvalidArgumentError,
-    MethodNotAllowedError,
     NotFoundError,
-    RequestTooLargeError,
     SigningKeyError,
     TokenError,
     UnavailableError,
-    UnsupportedMediaTypeError,
     error_classes,
 )
 
@@ -74,10 +72,10 @@ _BY_STATUS: Final[Mapping[int, type[IdmintError]]] = MappingProxyType(
         401: CredentialError,
         403: IdentifyError,
         404: NotFoundError,
-        405: MethodNotAllowedError,
+        405: InvalidArgumentError,
         409: ConflictError,
-        413: RequestTooLargeError,
-        415: UnsupportedMediaTypeError,
+        413: InvalidArgumentError,
+        415: InvalidArgumentError,
         502: UnavailableError,
         503: UnavailableError,
         504: UnavailableError,
@@ -99,27 +97,30 @@ def error_class_for(code: str | None, http_status: int) -> type[IdmintError]:
     return _BY_STATUS.get(http_status, IdmintError)
 
 
-def _instantiate(
-    cls: type[IdmintError], message: str, context: Mapping[str, object]
-) -> IdmintError:
-    # Constructors differ (TokenExpiredError requires expired_at, ...): pass what the envelope
-    # carries and None for required context it does not (with a message given, no constructor
-    # formats it).  A constructor that still refuses gets the root's, attributes set after.
-    kwargs: dict[str, object] = {}
-    for name, parameter in inspect.signature(cls).parameters.items():
-        if parameter.kind is not inspect.Parameter.KEYWORD_ONLY:
+# The envelope's members that are times, parsed back into datetimes.
+_TIMES: Final = frozenset({"expired_at", "not_before", "issued_at"})
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{char.lower()}" if char.isupper() else char for char in name)
+
+
+def _context(cls: type[IdmintError], envelope: Mapping[str, object]) -> dict[str, object]:
+    """The envelope's members that ``cls`` takes as context, by their Python names."""
+    context: dict[str, object] = {}
+    for member, value in envelope.items():
+        name = _snake(member)
+        if name not in cls.context_names or value is None:
             continue
-        if name in context:
-            kwargs[name] = context[name]
-        elif parameter.default is inspect.Parameter.empty:
-            kwargs[name] = None
-    try:
-        return cls(message, **kwargs)
-    except (TypeError, ValueError, AttributeError):
-        error = cls.__new__(cls)
-        IdmintError.__init__(error, message)
-        vars(error).update(kwargs)
-        return error
+        if name in _TIMES:
+            if not isinstance(value, str):
+                continue
+            try:
+                value = parse_time(value)
+            except ValueError:  # an unreadable time leaves it None
+                continue
+        context[name] = value
+    return context
 
 
 def error_from_answer(http_status: int, body: object) -> IdmintError:
@@ -132,24 +133,17 @@ def error_from_answer(http_status: int, body: object) -> IdmintError:
     message = envelope.get("message")
     if not isinstance(message, str) or not message:
         message = f"The server answered HTTP {http_status} without an idmint error envelope."
-    context: dict[str, object] = {}
-    if isinstance(envelope.get("field"), str):
-        context["field"] = envelope["field"]
-    if isinstance(envelope.get("expiredAt"), str):
-        with contextlib.suppress(ValueError):  # an unreadable time leaves expired_at None
-            context["expired_at"] = parse_time(envelope["expiredAt"])
-    error = _instantiate(cls, message, context)
-    # Instance attributes shadow the class's where the answer says otherwise (an unknown code,
-    # a status that a newer server changed), so that the exception describes the answer.
+    try:
+        error = cls(message, **_context(cls, envelope))
+    except (TypeError, ValueError):  # context of an unexpected type: the message alone
+        error = cls(message)
+    # The answer's code (an unknown one stays on the instance), HTTP status and status word.
     attributes = vars(error)
-    attributes.update(context)
     if code is not None and code != cls.code:
         attributes["code"] = code
-    if http_status != cls.http_status:
-        attributes["http_status"] = http_status
+    attributes["http_status"] = http_status
     status = envelope.get("status")
-    if isinstance(status, str) and status and status != cls.status:
-        attributes["status"] = status
+    attributes["status"] = status if isinstance(status, str) and status else None
     return error
 
 
@@ -163,6 +157,9 @@ def error_from_response(response: httpx.Response) -> IdmintError:
 
 
 def transport_error(method: str, url: str, exc: Exception) -> UnavailableError:
-    """The error for a request that got no answer (refused, reset, timed out, bad TLS, ...).
-    Raise it ``from exc``."""
-    return UnavailableError(f"idmint did not answer {method} {url}: {type(exc).__name__}: {exc}")
+    """The error for a request that got no answer (refused, reset, timed out, bad TLS, ...),
+    with ``http_status`` 503 and ``status`` ``UNAVAILABLE``, as a gateway would answer.  Raise
+    it ``from exc``."""
+    error = UnavailableError(f"idmint did not answer {method} {url}: {type(exc).__name__}: {exc}")
+    vars(error).update(http_status=503, status="UNAVAILABLE")
+    return error

@@ -176,7 +176,7 @@ class ClaimsValidator:
         if iss is None:
             raise MissingClaimError(claim="iss")
         if iss != self.issuer:  # exact comparison: no normalisation, no prefix match
-            raise InvalidIssuerError()
+            raise InvalidIssuerError(expected=self.issuer, found=iss)
         aud = claims.get("aud")
         if aud is None:
             raise MissingClaimError(claim="aud")
@@ -191,7 +191,7 @@ class ClaimsValidator:
                 "The claim 'aud' must be a string or an array of strings.", claim="aud"
             )
         if not matches:
-            raise InvalidAudienceError()
+            raise InvalidAudienceError(expected=self.audience, found=aud)
         sub = claims.get("sub")
         if sub is None:
             raise MissingClaimError(claim="sub")

@@ -1,8 +1,11 @@
 """The one exception tree of idmint.
 
-Every error carries a stable snake_case ``code`` (a public contract: codes are never renamed),
-an HTTP status and the gRPC-style status word that the wire envelope uses.  Context travels as
-attributes (``claim``, ``kid``, ``expired_at``), never only inside the message.
+Every error carries a stable snake_case ``code`` (a public contract: codes are never renamed) and
+its context as attributes (``claim``, ``kid``, ``expired_at``), never only inside the message.
+The context names of a class are listed in ``context_names``, and each is an optional keyword
+of its constructor, so ``cls(message, **context)`` rebuilds any error (the client does this
+from the server's envelope).  Errors know nothing of HTTP: the API maps each code to its
+status (``idmint.api.errors``).
 
     IdmintError                           internal
     ├── TokenError                        token_invalid
@@ -30,9 +33,7 @@ attributes (``claim``, ``kid``, ``expired_at``), never only inside the message.
     │   └── KeyDecryptionError            key_decryption_failed
     ├── InvalidLifetimeError              lifetime_out_of_bounds
     ├── InvalidArgumentError              invalid_argument
-    │   ├── InvalidEmailError             invalid_email
-    │   ├── RequestTooLargeError          request_too_large
-    │   └── UnsupportedMediaTypeError     unsupported_media_type
+    │   └── InvalidEmailError             invalid_email
     ├── CredentialError                   credentials_invalid
     │   ├── CredentialsMissingError       credentials_missing
     │   ├── ApiKeyNotFoundError           api_key_not_found
@@ -56,7 +57,6 @@ attributes (``claim``, ``kid``, ``expired_at``), never only inside the message.
     │       ├── UserMismatchError         user_mismatch
     │       ├── OrganizationMismatchError organization_mismatch
     │       └── EmailMismatchError        email_mismatch
-    ├── MethodNotAllowedError             method_not_allowed
     ├── UnavailableError                  unavailable
     └── ConfigurationError                configuration_invalid
         ├── StoreNotFoundError            store_not_found
@@ -104,13 +104,11 @@ __all__ = [
     "MalformedTokenError",
     "MasterKeyMismatchError",
     "MasterKeyMissingError",
-    "MethodNotAllowedError",
     "MissingClaimError",
     "NoActiveKeyError",
     "NotFoundError",
     "OrganizationMismatchError",
     "OriginNotAllowedError",
-    "RequestTooLargeError",
     "RetiredKeyError",
     "SigningKeyError",
     "StoreNotFoundError",
@@ -124,7 +122,6 @@ __all__ = [
     "UnknownKeyError",
     "UnsecuredTokenError",
     "UnsupportedCriticalError",
-    "UnsupportedMediaTypeError",
     "UserExistsError",
     "UserMismatchError",
     "UserNotFoundError",
@@ -138,24 +135,28 @@ class IdmintError(Exception):
     """Raised when idmint refuses an operation; the root of every idmint error."""
 
     code: ClassVar[str] = "internal"
-    http_status: ClassVar[int] = 500
-    status: ClassVar[str] = "INTERNAL"
+    #: The context attributes this class carries, each an optional keyword of its constructor.
+    context_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, message: str | None = None) -> None:
-        self.message = message or (self.__doc__ or self.code).strip().splitlines()[0]
+        self.message = message or self.default_message()
         super().__init__(self.message)
 
-    def to_dict(self) -> dict[str, object]:
-        """The error as the body of the wire envelope (``{"error": <this>}``)."""
-        return {"message": self.message, "status": self.status, "code": self.code}
+    def default_message(self) -> str:
+        """The message when none is given: from the context, else the docstring's first line."""
+        return (self.__doc__ or self.code).strip().splitlines()[0]
+
+    @property
+    def context(self) -> dict[str, object]:
+        """The context attributes that are set (``None`` ones left out), by name."""
+        found = {name: getattr(self, name, None) for name in self.context_names}
+        return {name: value for name, value in found.items() if value is not None}
 
 
 class TokenError(IdmintError):
     """Raised when a presented user token is not valid."""
 
     code = "token_invalid"
-    http_status = 401
-    status = "UNAUTHENTICATED"
 
 
 class MalformedTokenError(TokenError):
@@ -168,11 +169,17 @@ class TokenTooLargeError(TokenError):
     """Raised when a token, its header or its payload exceeds the size caps."""
 
     code = "token_too_large"
+    context_names = ("part", "limit")
 
-    def __init__(self, message: str | None = None, *, part: str = "token", limit: int = 0) -> None:
+    def __init__(
+        self, message: str | None = None, *, part: str | None = None, limit: int | None = None
+    ) -> None:
         self.part = part
         self.limit = limit
-        super().__init__(message or f"The token's {part} exceeds {limit} bytes.")
+        super().__init__(message)
+
+    def default_message(self) -> str:
+        return f"The token's {self.part or 'token'} exceeds {self.limit} bytes."
 
 
 class UnsecuredTokenError(TokenError):
@@ -185,23 +192,31 @@ class AlgorithmMismatchError(TokenError):
     """Raised when a token's alg is not the algorithm of the key that its kid selects."""
 
     code = "token_alg_mismatch"
+    context_names = ("alg", "expected")
 
     def __init__(
-        self, message: str | None = None, *, alg: object = None, expected: str = ""
+        self, message: str | None = None, *, alg: object = None, expected: str | None = None
     ) -> None:
         self.alg = alg
         self.expected = expected
-        super().__init__(message or f"The token's algorithm {alg!r} is not the key's {expected}.")
+        super().__init__(message)
+
+    def default_message(self) -> str:
+        return f"The token's algorithm {self.alg!r} is not its key's: expected {self.expected}."
 
 
 class UnknownKeyError(TokenError):
     """Raised when a token's kid names no published key."""
 
     code = "token_unknown_kid"
+    context_names = ("kid",)
 
     def __init__(self, message: str | None = None, *, kid: object = None) -> None:
         self.kid = kid
-        super().__init__(message or f"No published key has kid {kid!r}.")
+        super().__init__(message)
+
+    def default_message(self) -> str:
+        return f"No published key has kid {self.kid!r}."
 
 
 class RetiredKeyError(UnknownKeyError):
@@ -209,18 +224,22 @@ class RetiredKeyError(UnknownKeyError):
 
     code = "token_key_retired"
 
-    def __init__(self, message: str | None = None, *, kid: object = None) -> None:
-        super().__init__(message or f"The key {kid!r} that signed this token is retired.", kid=kid)
+    def default_message(self) -> str:
+        return f"The key {self.kid!r} that signed this token is retired."
 
 
 class ForbiddenHeaderError(TokenError):
     """Raised when a token carries a key-carrying header (jku, x5u, jwk, x5c) or another we refuse."""
 
     code = "token_header_forbidden"
+    context_names = ("header",)
 
-    def __init__(self, message: str | None = None, *, header: str = "") -> None:
+    def __init__(self, message: str | None = None, *, header: str | None = None) -> None:
         self.header = header
-        super().__init__(message or f"The token header {header!r} is not accepted.")
+        super().__init__(message)
+
+    def default_message(self) -> str:
+        return f"The token header {self.header!r} is not accepted."
 
 
 class UnsupportedCriticalError(TokenError):
@@ -251,10 +270,16 @@ class ClaimError(TokenError):
     """Raised when a token's claims are not acceptable."""
 
     code = "token_claim_invalid"
+    context_names: ClassVar[tuple[str, ...]] = ("claim",)
+    #: The claim this class is about, when it is always the same one.
+    claim_name: ClassVar[str | None] = None
 
-    def __init__(self, message: str | None = None, *, claim: str = "") -> None:
-        self.claim = claim
-        super().__init__(message or f"The claim {claim!r} is not valid.")
+    def __init__(self, message: str | None = None, *, claim: str | None = None) -> None:
+        self.claim = claim if claim is not None else self.claim_name
+        super().__init__(message)
+
+    def default_message(self) -> str:
+        return f"The claim {self.claim!r} is not valid."
 
 
 class MissingClaimError(ClaimError):
@@ -262,66 +287,133 @@ class MissingClaimError(ClaimError):
 
     code = "token_claim_missing"
 
-    def __init__(self, message: str | None = None, *, claim: str = "") -> None:
-        super().__init__(message or f"The token has no {claim!r} claim.", claim=claim)
+    def default_message(self) -> str:
+        return f"The token has no {self.claim!r} claim."
 
 
 class TokenExpiredError(ClaimError):
     """Raised when a token's exp lies in the past beyond the leeway."""
 
     code = "token_expired"
+    context_names = ("claim", "expired_at")
+    claim_name = "exp"
 
-    def __init__(self, message: str | None = None, *, expired_at: datetime) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        claim: str | None = None,
+        expired_at: datetime | None = None,
+    ) -> None:
         self.expired_at = expired_at
-        super().__init__(message or f"The token expired at {expired_at.isoformat()}.", claim="exp")
+        super().__init__(message, claim=claim)
 
-    def to_dict(self) -> dict[str, object]:
-        """The envelope body, with ``expiredAt`` (ISO 8601 UTC) for clients to act on."""
-        expired = self.expired_at.isoformat().replace("+00:00", "Z")
-        return {**super().to_dict(), "expiredAt": expired}
+    def default_message(self) -> str:
+        if self.expired_at is None:
+            return "The token has expired."
+        return f"The token expired at {self.expired_at.isoformat()}."
 
 
 class TokenNotYetValidError(ClaimError):
     """Raised when a token's nbf lies in the future beyond the leeway."""
 
     code = "token_not_yet_valid"
+    context_names = ("claim", "not_before")
+    claim_name = "nbf"
 
-    def __init__(self, message: str | None = None, *, not_before: datetime) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        claim: str | None = None,
+        not_before: datetime | None = None,
+    ) -> None:
         self.not_before = not_before
-        super().__init__(
-            message or f"The token is not valid before {not_before.isoformat()}.", claim="nbf"
-        )
+        super().__init__(message, claim=claim)
+
+    def default_message(self) -> str:
+        if self.not_before is None:
+            return "The token is not valid yet."
+        return f"The token is not valid before {self.not_before.isoformat()}."
 
 
 class TokenIssuedInFutureError(ClaimError):
     """Raised when a token's iat lies in the future beyond the leeway."""
 
     code = "token_issued_in_future"
+    context_names = ("claim", "issued_at")
+    claim_name = "iat"
 
-    def __init__(self, message: str | None = None, *, issued_at: datetime) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        claim: str | None = None,
+        issued_at: datetime | None = None,
+    ) -> None:
         self.issued_at = issued_at
-        super().__init__(
-            message or f"The token claims to be issued at {issued_at.isoformat()}, in the future.",
-            claim="iat",
-        )
+        super().__init__(message, claim=claim)
+
+    def default_message(self) -> str:
+        if self.issued_at is None:
+            return "The token claims to be issued in the future."
+        return f"The token claims to be issued at {self.issued_at.isoformat()}, in the future."
 
 
 class InvalidAudienceError(ClaimError):
     """Raised when a token's aud does not contain the expected audience."""
 
     code = "token_audience_invalid"
+    context_names = ("claim", "expected", "found")
+    claim_name = "aud"
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or "The token is not meant for this audience.", claim="aud")
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        claim: str | None = None,
+        expected: str | None = None,
+        found: object = None,
+    ) -> None:
+        self.expected = expected
+        self.found = found
+        super().__init__(message, claim=claim)
+
+    def default_message(self) -> str:
+        if self.expected is None:
+            return "The token is not meant for this audience."
+        return (
+            f"The token is meant for audience {self.found!r}, not for {self.expected!r} "
+            "(a token of another workspace?)."
+        )
 
 
 class InvalidIssuerError(ClaimError):
     """Raised when a token's iss is not exactly the expected issuer."""
 
     code = "token_issuer_invalid"
+    context_names = ("claim", "expected", "found")
+    claim_name = "iss"
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or "The token was issued by someone else.", claim="iss")
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        claim: str | None = None,
+        expected: str | None = None,
+        found: object = None,
+    ) -> None:
+        self.expected = expected
+        self.found = found
+        super().__init__(message, claim=claim)
+
+    def default_message(self) -> str:
+        if self.expected is None:
+            return "The token was issued by someone else."
+        return (
+            f"The token was issued by {self.found!r}, expected {self.expected!r} (issuers "
+            "are compared exactly: scheme, host, port and path)."
+        )
 
 
 class SigningKeyError(IdmintError):
@@ -334,16 +426,12 @@ class InvalidKeyError(SigningKeyError):
     """Raised when a key (PEM or JWK) is malformed, weak or inconsistent."""
 
     code = "key_invalid"
-    http_status = 400
-    status = "INVALID_ARGUMENT"
 
 
 class NoActiveKeyError(SigningKeyError):
     """Raised when a key ring has no active key to sign with."""
 
     code = "key_no_active"
-    http_status = 503
-    status = "UNAVAILABLE"
 
 
 class KeyDecryptionError(SigningKeyError):
@@ -356,26 +444,17 @@ class InvalidLifetimeError(IdmintError):
     """Raised when a requested token lifetime lies outside the allowed bounds."""
 
     code = "lifetime_out_of_bounds"
-    http_status = 400
-    status = "INVALID_ARGUMENT"
 
 
 class InvalidArgumentError(IdmintError):
     """Raised when a request is malformed or a field is missing, empty or of the wrong type."""
 
     code = "invalid_argument"
-    http_status = 400
-    status = "INVALID_ARGUMENT"
+    context_names: ClassVar[tuple[str, ...]] = ("field",)
 
     def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
         self.field = field
         super().__init__(message)
-
-    def to_dict(self) -> dict[str, object]:
-        body = super().to_dict()
-        if self.field is not None:
-            body["field"] = self.field
-        return body
 
 
 class InvalidEmailError(InvalidArgumentError):
@@ -384,26 +463,10 @@ class InvalidEmailError(InvalidArgumentError):
     code = "invalid_email"
 
 
-class RequestTooLargeError(InvalidArgumentError):
-    """Raised when a request body exceeds the configured size."""
-
-    code = "request_too_large"
-    http_status = 413
-
-
-class UnsupportedMediaTypeError(InvalidArgumentError):
-    """Raised when a request body is not JSON."""
-
-    code = "unsupported_media_type"
-    http_status = 415
-
-
 class CredentialError(IdmintError):
     """Raised when the credentials of a request are not valid."""
 
     code = "credentials_invalid"
-    http_status = 401
-    status = "UNAUTHENTICATED"
 
 
 class CredentialsMissingError(CredentialError):
@@ -416,71 +479,57 @@ class ApiKeyNotFoundError(CredentialError):
     """Raised when an API key names no workspace."""
 
     code = "api_key_not_found"
-    http_status = 400
-    status = "INVALID_ARGUMENT"
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or "API key not found.")
+    def default_message(self) -> str:
+        return "API key not found."
 
 
 class AuthTokenNotFoundError(CredentialError):
     """Raised when an auth token is unknown."""
 
     code = "auth_token_not_found"
-    http_status = 400
-    status = "INVALID_ARGUMENT"
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or "Auth token not found.")
+    def default_message(self) -> str:
+        return "Auth token not found."
 
 
 class AuthTokenRevokedError(CredentialError):
     """Raised when an auth token has been revoked."""
 
     code = "auth_token_revoked"
-    http_status = 403
-    status = "PERMISSION_DENIED"
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or "Auth token has been revoked.")
+    def default_message(self) -> str:
+        return "Auth token has been revoked."
 
 
 class AuthTokenExpiredError(CredentialError):
     """Raised when an auth token is past its expiry."""
 
     code = "auth_token_expired"
-    http_status = 403
-    status = "PERMISSION_DENIED"
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or "Auth token has expired.")
+    def default_message(self) -> str:
+        return "Auth token has expired."
 
 
 class AuthTokenWrongWorkspaceError(CredentialError):
     """Raised when an auth token belongs to another workspace than the API key names."""
 
     code = "auth_token_wrong_workspace"
-    http_status = 403
-    status = "PERMISSION_DENIED"
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or "Auth token does not belong to this API key's workspace.")
+    def default_message(self) -> str:
+        return "Auth token does not belong to this API key's workspace."
 
 
 class AdminRequiredError(CredentialError):
     """Raised when an operation needs the admin credential or another workspace's token."""
 
     code = "admin_required"
-    http_status = 403
-    status = "PERMISSION_DENIED"
 
 
 class NotFoundError(IdmintError):
     """Raised when a route or a record does not exist."""
 
     code = "not_found"
-    http_status = 404
-    status = "NOT_FOUND"
 
 
 class UserNotFoundError(NotFoundError):
@@ -499,8 +548,6 @@ class ConflictError(IdmintError):
     """Raised when a record to create already exists."""
 
     code = "conflict"
-    http_status = 409
-    status = "FAILED_PRECONDITION"
 
 
 class WorkspaceExistsError(ConflictError):
@@ -531,45 +578,45 @@ class IdentifyError(IdmintError):
     """Raised when identify refuses a user."""
 
     code = "identify_failed"
-    http_status = 403
-    status = "PERMISSION_DENIED"
 
 
 class JwtRequiredError(IdentifyError):
     """Raised when identify has no token but the workspace requires one."""
 
     code = "jwt_required"
-    http_status = 401
-    status = "UNAUTHENTICATED"
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or "This workspace requires a JWT: pass authToken to identify().")
+    def default_message(self) -> str:
+        return "This workspace requires a JWT: pass authToken to identify()."
 
 
 class OriginNotAllowedError(IdentifyError):
     """Raised when a browser on an origin outside the workspace's allowed domains calls identify."""
 
     code = "origin_not_allowed"
+    context_names = ("origin",)
 
-    def __init__(self, message: str | None = None, *, origin: str = "") -> None:
+    def __init__(self, message: str | None = None, *, origin: str | None = None) -> None:
         self.origin = origin
-        super().__init__(
-            message or f"The origin {origin} is not among this workspace's allowed domains."
-        )
+        super().__init__(message)
+
+    def default_message(self) -> str:
+        return f"The origin {self.origin} is not among this workspace's allowed domains."
 
 
 class IdentityMismatchError(IdentifyError):
     """Raised when the user that identify names differs from the token's."""
 
     code = "identity_mismatch"
+    context_names = ("field",)
+    #: The member of identify's user object this class is about.
     field_name: ClassVar[str] = ""
 
-    def __init__(self, message: str | None = None) -> None:
-        self.field = self.field_name
-        super().__init__(message or f"{self.field_name} does not match the token.")
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        self.field = field if field is not None else self.field_name
+        super().__init__(message)
 
-    def to_dict(self) -> dict[str, object]:
-        return {**super().to_dict(), "field": self.field}
+    def default_message(self) -> str:
+        return f"{self.field} does not match the token."
 
 
 class UserMismatchError(IdentityMismatchError):
@@ -593,20 +640,10 @@ class EmailMismatchError(IdentityMismatchError):
     field_name = "email"
 
 
-class MethodNotAllowedError(IdmintError):
-    """Raised when a route does not take the request's method."""
-
-    code = "method_not_allowed"
-    http_status = 405
-    status = "INVALID_ARGUMENT"
-
-
 class UnavailableError(IdmintError):
     """Raised when the store cannot be reached."""
 
     code = "unavailable"
-    http_status = 503
-    status = "UNAVAILABLE"
 
 
 class ConfigurationError(IdmintError):
@@ -620,10 +657,14 @@ class StoreNotFoundError(ConfigurationError):
     settings point."""
 
     code = "store_not_found"
+    context_names = ("location",)
 
-    def __init__(self, message: str | None = None, *, location: str = "") -> None:
+    def __init__(self, message: str | None = None, *, location: str | None = None) -> None:
         self.location = location
-        super().__init__(message or f"No idmint store at {location}: run `idmint init` first.")
+        super().__init__(message)
+
+    def default_message(self) -> str:
+        return f"No idmint store at {self.location}: run `idmint init` first."
 
 
 class MasterKeyMissingError(ConfigurationError):
@@ -631,34 +672,40 @@ class MasterKeyMissingError(ConfigurationError):
     master key may be made."""
 
     code = "master_key_missing"
+    context_names = ("path",)
 
-    def __init__(self, message: str | None = None, *, path: str = "") -> None:
+    def __init__(self, message: str | None = None, *, path: str | None = None) -> None:
         self.path = path
-        super().__init__(
-            message or f"No master key: IDMINT_MASTER_KEY is unset and {path} does not exist."
-        )
+        super().__init__(message)
+
+    def default_message(self) -> str:
+        return f"No master key: IDMINT_MASTER_KEY is unset and {self.path} does not exist."
 
 
 class MasterKeyMismatchError(ConfigurationError):
     """Raised when the configured master key cannot open the signing keys the store holds."""
 
     code = "master_key_mismatch"
+    context_names = ("path", "master_key_id", "sealed_under")
 
     def __init__(
         self,
         message: str | None = None,
         *,
-        path: str = "",
-        master_key_id: str = "",
-        sealed_under: str = "",
+        path: str | None = None,
+        master_key_id: str | None = None,
+        sealed_under: str | None = None,
     ) -> None:
         self.path = path
         self.master_key_id = master_key_id
         self.sealed_under = sealed_under
-        super().__init__(
-            message
-            or f"The master key {master_key_id} cannot open this store's signing keys, sealed "
-            f"under master key {sealed_under}: configure that key in IDMINT_MASTER_KEY or {path}."
+        super().__init__(message)
+
+    def default_message(self) -> str:
+        return (
+            f"The master key {self.master_key_id} cannot open this store's signing keys, sealed "
+            f"under master key {self.sealed_under}: configure that key in IDMINT_MASTER_KEY or "
+            f"{self.path}."
         )
 
 
@@ -666,23 +713,30 @@ class InsecureFileModeError(ConfigurationError):
     """Raised when a secret file is readable or writable by users other than its owner."""
 
     code = "file_mode_insecure"
+    context_names = ("path", "mode")
 
-    def __init__(self, message: str | None = None, *, path: str = "", mode: int = 0) -> None:
+    def __init__(
+        self, message: str | None = None, *, path: str | None = None, mode: int | None = None
+    ) -> None:
         self.path = path
         self.mode = mode
-        super().__init__(
-            message
-            or f"{path} is readable or writable by other users (mode {mode:04o}): "
-            f"run `chmod 600 {path}`."
+        super().__init__(message)
+
+    def default_message(self) -> str:
+        return (
+            f"{self.path} is readable or writable by other users (mode {self.mode or 0:04o}): "
+            f"run `chmod 600 {self.path}`."
         )
 
 
 def error_classes() -> list[type[IdmintError]]:
-    """Every error class of the tree, root first; codes are unique across it."""
+    """Every error class of this tree, root first; codes are unique across it.  (Subclasses
+    defined elsewhere, such as the API's HTTP-only errors, are not part of it.)"""
     found: list[type[IdmintError]] = []
     pending: list[type[IdmintError]] = [IdmintError]
     while pending:
         cls = pending.pop(0)
-        found.append(cls)
+        if cls.__module__ == __name__:
+            found.append(cls)
         pending.extend(cls.__subclasses__())
     return found
