@@ -6,23 +6,37 @@ SHELL := /bin/bash
 UV_VERSION := 0.13.9
 VENV       := .venv
 BIN        := $(VENV)/bin
+# What `make test` installs (everything) and what `make run` needs (the server extra only).
 STAMP      := $(VENV)/.synced
+RUN_STAMP  := $(VENV)/.synced-server
 # uv manages .venv (not its own default) and never downloads a Python build.
 UV         := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
 PYTEST_ARGS ?=
 
-.PHONY: env lock lint fmt test bench run clean
+.PHONY: env env-server lock lint fmt test bench run clean
 
 env: $(STAMP)
+env-server: $(RUN_STAMP)
 
-# Fresh machine: venv from python3, uv pinned inside it, then the locked sync.
-# --inexact keeps pip and uv themselves in the venv.
-$(STAMP): pyproject.toml uv.lock
+# Fresh machine: a venv from python3, with uv pinned inside it.
+define ensure_uv
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/uv --version 2>/dev/null | grep -qx 'uv $(UV_VERSION)' \
 		|| $(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(UV) sync --locked --inexact --all-groups
+endef
+
+# The locked sync; --inexact keeps pip and uv themselves in the venv (and what the other
+# target installed).
+$(STAMP): pyproject.toml uv.lock
+	$(ensure_uv)
+	$(UV) sync --locked --inexact --all-groups --all-extras
+	touch $@ $(RUN_STAMP)
+
+# Serving needs the server extra and nothing of the development groups.
+$(RUN_STAMP): pyproject.toml uv.lock
+	$(ensure_uv)
+	$(UV) sync --locked --inexact --no-dev --extra server
 	touch $@
 
 # Re-resolve uv.lock after editing dependencies in pyproject.toml.
@@ -51,7 +65,7 @@ bench: env
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # First run: creates the workspace and prints its credentials once; later runs just serve.
-run: env
+run: env-server
 	$(BIN)/idmint init --if-missing
 	$(BIN)/idmint serve
 

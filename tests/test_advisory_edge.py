@@ -165,7 +165,7 @@ def app(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
     try:
         init = service.init_workspace()
         # Server errors answer 500 with the envelope, as under uvicorn, so the test sees them.
-        client = TestClient(create_app(settings, idmint=service), raise_server_exceptions=False)
+        client = TestClient(create_app(settings, service=service), raise_server_exceptions=False)
         with client:
             yield App(
                 client,

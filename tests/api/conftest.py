@@ -2,7 +2,7 @@
 
 Each test gets its own service (``Idmint.open``), its own store and a :class:`FrozenClock`
 set to the current second (so that PyJWT, which reads the wall clock, accepts the tokens),
-and talks to ``create_app(settings, idmint=...)`` through Starlette's ``TestClient``, with the
+and talks to ``create_app(settings, service=...)`` through Starlette's ``TestClient``, with the
 app's lifespan running as it does under uvicorn.
 
 Helpers that the test modules share live here too (``Api``, ``assert_error``,
@@ -376,7 +376,7 @@ class AppFactory:
         self._teardown.append(service.close)
         result = service.init_workspace()
         # Server errors answer 500 with the envelope, as under uvicorn (the log keeps the trace).
-        client = TestClient(create_app(settings, idmint=service), raise_server_exceptions=False)
+        client = TestClient(create_app(settings, service=service), raise_server_exceptions=False)
         if lifespan:
             client.__enter__()  # run the lifespan, as uvicorn does
             self._teardown.append(lambda: client.__exit__(None, None, None))

@@ -207,6 +207,7 @@ WORKSPACE_FIELDS = {
     "apiKey",
     "name",
     "issuer",
+    "jwksUri",
     "requireJwt",
     "tokenTtlSeconds",
     "minTtlSeconds",

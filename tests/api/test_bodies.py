@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from idmint.api import create_app
 from idmint.api.bodies import BodyRoute, read_json
-from idmint.api.front import Front
+from idmint.api.fast import FastPath
 from idmint.jose.errors import InvalidArgumentError
 
 from .conftest import (
@@ -83,7 +83,7 @@ def _paths(api: Api) -> Paths:
     email route made."""
     api.patch_workspace(requireJwt=False)
     assert api.mint(email="ann@example.com").status_code == 200
-    app = create_app(api.settings, idmint=api.idmint)
+    app = create_app(api.settings, service=api.idmint)
     framework = app.framework
     reached: list[str] = []
 
@@ -91,7 +91,9 @@ def _paths(api: Api) -> Paths:
         reached.append(scope["path"])
         await framework(scope, receive, send)
 
-    app.front = Front(recording, limit=api.settings.max_body_bytes, serve_hot_routes=False)
+    app.fast_path = FastPath(
+        recording, app.routes, limit=api.settings.max_body_bytes, serve_hot_routes=False
+    )
     return Paths(api, api.client, TestClient(app, raise_server_exceptions=False), reached)
 
 

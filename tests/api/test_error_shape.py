@@ -66,7 +66,7 @@ def _family(path: str) -> str:
         return "jwks"
     if path in ("/v1/identify", "/v1/sign-out"):
         return "identify"
-    if path == "/sdk/idmint.js":
+    if path.startswith("/sdk/"):
         return "sdk"  # a static file: no request to get wrong
     if path in ("/v1/auth/token/get", "/api/v1/tokens"):
         return "mint"

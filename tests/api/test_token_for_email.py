@@ -252,7 +252,7 @@ def test_a_cached_email_is_answered_without_the_thread_pool(
 ) -> None:
     """The first look-up reads the store (in the thread pool); repeats come from the email
     cache on the event loop, until a change to the user drops the entry."""
-    import idmint.api.front as front
+    import idmint.api.mint as front
 
     hops: list[object] = []
     real = front.run_in_threadpool

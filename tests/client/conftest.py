@@ -1,7 +1,7 @@
 """The SDK against the real app, in process.
 
 Each test gets its own service over a fresh SQLite store with a :class:`FrozenClock` set to the
-current second, and the app from ``create_app(settings, idmint=...)``.  The sync client talks to
+current second, and the app from ``create_app(settings, service=...)``.  The sync client talks to
 it through FastAPI's ``TestClient`` (an ``httpx.Client``), the async one through
 ``httpx.ASGITransport``.  Verifiers fetch through counting transports, so tests can assert how
 often the JWKS was fetched.  The loopback run against a real ``idmint serve`` is in
@@ -143,7 +143,7 @@ def make_app(data_dir: Path, **settings: Any) -> App:
     clock = FrozenClock(float(int(time.time())))
     service = Idmint.open(config, clock=clock, create=True)
     created = service.init_workspace()
-    app = create_app(config, idmint=service)
+    app = create_app(config, service=service)
     # Server errors answer 500 with the envelope, as under uvicorn.
     http = TestClient(app, raise_server_exceptions=False)
     return App(

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
-from idmint.api._common import errors, iso, json_response, service
+from idmint.api._common import errors, json_response, service_of
 from idmint.api.bodies import BodyRoute
 from idmint.api.schemas import (
     AdminUser,
@@ -39,10 +39,10 @@ from idmint.jose.errors import (
     InvalidArgumentError,
     WorkspaceNotFoundError,
 )
-from idmint.service import Idmint
-from idmint.store import AuthToken, User, UserProfile, Workspace
+from idmint.serializers import auth_token_json, user_json, workspace_json
+from idmint.service import Idmint, Workspace
 
-__all__ = ["Caller", "authorize", "router"]
+__all__ = ["AdminCaller", "Caller", "authorize", "router"]
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"], route_class=BodyRoute)
 MAX_AUTH_TOKEN_LIFETIME = 10 * 365 * 86400
@@ -52,92 +52,54 @@ _bearer = HTTPBearer(
 
 
 @dataclass(frozen=True, slots=True)
-class Principal:
-    """Who calls: the admin, or the holder of one workspace's auth token."""
+class Caller:
+    """Who calls the admin API: the admin, or the holder of one workspace's auth token."""
 
     admin: bool
     actor: str
     secret: str
 
 
-def principal(
+def _caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+) -> Caller:
     if credentials is None or not credentials.credentials:
         raise CredentialsMissingError("Authorization: Bearer <admin token or auth token> required.")
     secret = credentials.credentials
-    admin_token = service(request).settings.admin_token
+    admin_token = service_of(request).settings.admin_token
     if admin_token is not None and hmac.compare_digest(
         secret.encode(), admin_token.get_secret_value().encode()
     ):
-        return Principal(admin=True, actor="admin", secret=secret)
-    return Principal(admin=False, actor="auth_token", secret=secret)
+        return Caller(admin=True, actor="admin", secret=secret)
+    return Caller(admin=False, actor="auth_token", secret=secret)
 
 
-Caller = Annotated[Principal, Depends(principal)]
+#: A route parameter that is the authenticated :class:`Caller`.
+AdminCaller = Annotated[Caller, Depends(_caller)]
 
 
-def authorize(idmint: Idmint, caller: Principal, api_key: str) -> Workspace:
+def authorize(service: Idmint, caller: AdminCaller, api_key: str) -> Workspace:
     """The workspace, if the caller may manage it.
 
     :raises WorkspaceNotFoundError: for an unknown API key (404, as the path names a resource).
     """
     try:
         if caller.admin:
-            return idmint.workspaces.get(api_key)
-        workspace, _token = idmint.workspaces.authenticate(api_key, caller.secret)
+            return service.workspaces.get(api_key)
+        workspace, _token = service.workspaces.authenticate(api_key, caller.secret)
     except ApiKeyNotFoundError:
         raise WorkspaceNotFoundError("No workspace has this API key.") from None
     return workspace
 
 
-def _require_admin(caller: Principal) -> None:
+def _require_admin(caller: AdminCaller) -> None:
     if not caller.admin:
         raise AdminRequiredError("Only the admin credential may do this.")
 
 
-def _workspace_out(idmint: Idmint, workspace: Workspace) -> dict[str, Any]:
-    return {
-        "id": workspace.id,
-        "apiKey": workspace.api_key,
-        "name": workspace.name,
-        "issuer": idmint.settings.issuer_for(workspace.api_key),
-        "requireJwt": workspace.require_jwt,
-        "tokenTtlSeconds": workspace.token_ttl_seconds,
-        "minTtlSeconds": workspace.min_ttl_seconds,
-        "maxTtlSeconds": workspace.max_ttl_seconds,
-        "autoCreateUsers": workspace.auto_create_users,
-        "allowedDomains": list(workspace.allowed_domains or []),
-        "createdAt": iso(workspace.created_at),
-        "updatedAt": iso(workspace.updated_at),
-    }
-
-
-def _token_out(token: AuthToken) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "name": token.name,
-        "prefix": token.prefix,
-        "createdAt": iso(token.created_at),
-        "lastUsedAt": iso(token.last_used_at),
-        "revokedAt": iso(token.revoked_at),
-        "expiresAt": iso(token.expires_at),
-    }
-
-
-def _user_out(user: User, profile: UserProfile | None) -> dict[str, Any]:
-    return {
-        "userId": user.user_id,
-        "organizationId": user.organization_id,
-        "email": user.email,
-        "emailShared": user.email_conflict is not None,
-        "isAdmin": user.is_admin,
-        "createdAt": iso(user.created_at),
-        "updatedAt": iso(user.updated_at),
-        "profile": {} if profile is None else dict(profile.profile or {}),
-        "profileUpdatedAt": None if profile is None else iso(profile.updated_at),
-    }
+def _workspace_out(service: Idmint, workspace: Workspace) -> dict[str, Any]:
+    return workspace_json(workspace, service.settings.issuer_for(workspace.api_key))
 
 
 def _expiry(text: str, now: float) -> float:
@@ -160,32 +122,32 @@ def _expiry(text: str, now: float) -> float:
 
 
 @router.get("/workspaces", response_model=WorkspaceList, responses=errors(401, 403))
-def list_workspaces(request: Request, caller: Caller) -> Response:
+def list_workspaces(request: Request, caller: AdminCaller) -> Response:
     """All workspaces (admin credential only)."""
     _require_admin(caller)
-    idmint = service(request)
+    service = service_of(request)
     return json_response(
-        {"workspaces": [_workspace_out(idmint, w) for w in idmint.workspaces.all()]}
+        {"workspaces": [_workspace_out(service, w) for w in service.workspaces.all()]}
     )
 
 
 @router.post(
     "/workspaces", response_model=WorkspaceCreated, status_code=201, responses=errors(401, 403)
 )
-def create_workspace(body: WorkspaceCreate, request: Request, caller: Caller) -> Response:
+def create_workspace(body: WorkspaceCreate, request: Request, caller: AdminCaller) -> Response:
     """A new workspace with a signing key and a first auth token (admin credential only)."""
     _require_admin(caller)
-    idmint = service(request)
-    result = idmint.init_workspace(body.name, allow_existing=True)
+    service = service_of(request)
+    result = service.init_workspace(body.name, allow_existing=True)
     workspace = result.workspace
     if not body.requireJwt:
-        workspace = idmint.workspaces.update_settings(
+        workspace = service.workspaces.update_settings(
             workspace.api_key, actor="admin", require_jwt=False
         )
     return json_response(
         {
-            "workspace": _workspace_out(idmint, workspace),
-            "authToken": _token_out(result.auth_token.record),
+            "workspace": _workspace_out(service, workspace),
+            "authToken": auth_token_json(result.auth_token.record),
             "secret": result.auth_token.secret,
         },
         status_code=201,
@@ -193,20 +155,20 @@ def create_workspace(body: WorkspaceCreate, request: Request, caller: Caller) ->
 
 
 @router.get("/workspaces/{api_key}", response_model=WorkspaceOut, responses=errors(401, 403, 404))
-def get_workspace(api_key: str, request: Request, caller: Caller) -> Response:
+def get_workspace(api_key: str, request: Request, caller: AdminCaller) -> Response:
     """The workspace's settings."""
-    idmint = service(request)
-    return json_response(_workspace_out(idmint, authorize(idmint, caller, api_key)))
+    service = service_of(request)
+    return json_response(_workspace_out(service, authorize(service, caller, api_key)))
 
 
 @router.patch("/workspaces/{api_key}", response_model=WorkspaceOut, responses=errors(401, 403, 404))
 def update_workspace(
-    api_key: str, body: WorkspaceSettingsPatch, request: Request, caller: Caller
+    api_key: str, body: WorkspaceSettingsPatch, request: Request, caller: AdminCaller
 ) -> Response:
     """Change settings: the "Require JWT Token" toggle, lifetimes, auto-create, allowed domains."""
-    idmint = service(request)
-    authorize(idmint, caller, api_key)
-    workspace = idmint.workspaces.update_settings(
+    service = service_of(request)
+    authorize(service, caller, api_key)
+    workspace = service.workspaces.update_settings(
         api_key,
         actor=caller.actor,
         name=body.name,
@@ -217,7 +179,7 @@ def update_workspace(
         auto_create_users=body.autoCreateUsers,
         allowed_domains=body.allowedDomains,
     )
-    return json_response(_workspace_out(idmint, workspace))
+    return json_response(_workspace_out(service, workspace))
 
 
 # --- auth tokens ----------------------------------------------------------------------------
@@ -228,12 +190,12 @@ def update_workspace(
     response_model=AuthTokenList,
     responses=errors(401, 403, 404),
 )
-def list_auth_tokens(api_key: str, request: Request, caller: Caller) -> Response:
+def list_auth_tokens(api_key: str, request: Request, caller: AdminCaller) -> Response:
     """The workspace's auth tokens (never their secrets)."""
-    idmint = service(request)
-    authorize(idmint, caller, api_key)
+    service = service_of(request)
+    authorize(service, caller, api_key)
     return json_response(
-        {"authTokens": [_token_out(t) for t in idmint.workspaces.auth_tokens(api_key)]}
+        {"authTokens": [auth_token_json(t) for t in service.workspaces.auth_tokens(api_key)]}
     )
 
 
@@ -244,17 +206,17 @@ def list_auth_tokens(api_key: str, request: Request, caller: Caller) -> Response
     responses=errors(401, 403, 404),
 )
 def create_auth_token(
-    api_key: str, body: AuthTokenCreate, request: Request, caller: Caller
+    api_key: str, body: AuthTokenCreate, request: Request, caller: AdminCaller
 ) -> Response:
     """A new named auth token. Its secret is in this answer only."""
-    idmint = service(request)
-    authorize(idmint, caller, api_key)
-    expires_at = None if body.expiresAt is None else _expiry(body.expiresAt, idmint.clock.now())
-    created = idmint.workspaces.create_auth_token(
+    service = service_of(request)
+    authorize(service, caller, api_key)
+    expires_at = None if body.expiresAt is None else _expiry(body.expiresAt, service.clock.now())
+    created = service.workspaces.create_auth_token(
         api_key, body.name, actor=caller.actor, expires_at=expires_at
     )
     return json_response(
-        {"authToken": _token_out(created.record), "secret": created.secret}, status_code=201
+        {"authToken": auth_token_json(created.record), "secret": created.secret}, status_code=201
     )
 
 
@@ -263,12 +225,14 @@ def create_auth_token(
     response_model=AuthTokenInfo,
     responses=errors(401, 403, 404),
 )
-def revoke_auth_token(api_key: str, token_id: str, request: Request, caller: Caller) -> Response:
+def revoke_auth_token(
+    api_key: str, token_id: str, request: Request, caller: AdminCaller
+) -> Response:
     """Revoke an auth token: it stops minting at once."""
-    idmint = service(request)
-    authorize(idmint, caller, api_key)
-    record = idmint.workspaces.revoke_auth_token(api_key, token_id, actor=caller.actor)
-    return json_response(_token_out(record))
+    service = service_of(request)
+    authorize(service, caller, api_key)
+    record = service.workspaces.revoke_auth_token(api_key, token_id, actor=caller.actor)
+    return json_response(auth_token_json(record))
 
 
 # --- users ----------------------------------------------------------------------------------
@@ -278,18 +242,18 @@ def revoke_auth_token(api_key: str, token_id: str, request: Request, caller: Cal
 def list_users(
     api_key: str,
     request: Request,
-    caller: Caller,
+    caller: AdminCaller,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[str | None, Query(max_length=256)] = None,
 ) -> Response:
     """Users by userId, a page at a time (``after`` = the previous page's ``next``)."""
-    idmint = service(request)
-    authorize(idmint, caller, api_key)
-    users = idmint.users.list(api_key, limit=limit, after=after)
-    profiles = idmint.users.profiles(api_key, users)
+    service = service_of(request)
+    authorize(service, caller, api_key)
+    users = service.users.list(api_key, limit=limit, after=after)
+    profiles = service.users.profiles(api_key, users)
     next_after = users[-1].user_id if len(users) == limit else None
     return json_response(
-        {"users": [_user_out(u, profiles.get(u.user_id)) for u in users], "next": next_after}
+        {"users": [user_json(u, profiles.get(u.user_id)) for u in users], "next": next_after}
     )
 
 
@@ -299,12 +263,12 @@ def list_users(
     status_code=201,
     responses=errors(401, 403, 404, 409),
 )
-def create_user(api_key: str, body: CreateUser, request: Request, caller: Caller) -> Response:
+def create_user(api_key: str, body: CreateUser, request: Request, caller: AdminCaller) -> Response:
     """Add a user (e.g. before minting by email with ``POST /api/v1/tokens``).  An email that
     another user holds is ``email_taken`` (409); ``name`` starts the user's profile."""
-    idmint = service(request)
-    authorize(idmint, caller, api_key)
-    user = idmint.users.create(
+    service = service_of(request)
+    authorize(service, caller, api_key)
+    user = service.users.create(
         api_key,
         body.userId,
         actor=caller.actor,
@@ -313,7 +277,7 @@ def create_user(api_key: str, body: CreateUser, request: Request, caller: Caller
         name=body.name,
         is_admin=body.isAdmin,
     )
-    return json_response(_user_out(user, idmint.users.profile(api_key, user.user_id)), 201)
+    return json_response(user_json(user, service.users.profile(api_key, user.user_id)), 201)
 
 
 @router.get(
@@ -321,12 +285,12 @@ def create_user(api_key: str, body: CreateUser, request: Request, caller: Caller
     response_model=AdminUser,
     responses=errors(401, 403, 404),
 )
-def get_user(api_key: str, user_id: str, request: Request, caller: Caller) -> Response:
+def get_user(api_key: str, user_id: str, request: Request, caller: AdminCaller) -> Response:
     """One user: the trusted attributes, and the untrusted profile identify last stored."""
-    idmint = service(request)
-    authorize(idmint, caller, api_key)
-    user = idmint.users.get(api_key, user_id)
-    return json_response(_user_out(user, idmint.users.profile(api_key, user_id)))
+    service = service_of(request)
+    authorize(service, caller, api_key)
+    user = service.users.get(api_key, user_id)
+    return json_response(user_json(user, service.users.profile(api_key, user_id)))
 
 
 @router.patch(
@@ -335,25 +299,25 @@ def get_user(api_key: str, user_id: str, request: Request, caller: Caller) -> Re
     responses=errors(401, 403, 404, 409),
 )
 def update_user(
-    api_key: str, user_id: str, body: UpdateUser, request: Request, caller: Caller
+    api_key: str, user_id: str, body: UpdateUser, request: Request, caller: AdminCaller
 ) -> Response:
     """Change a user's trusted attributes: ``email``, ``organizationId`` (``null`` clears
     either) and ``isAdmin``; members left out stay as they are.  An email that another user
     holds is ``email_taken`` (409).  Tokens already minted keep what they carry."""
-    idmint = service(request)
-    authorize(idmint, caller, api_key)
+    service = service_of(request)
+    authorize(service, caller, api_key)
     names = {"email": "email", "organizationId": "organization_id", "isAdmin": "is_admin"}
     changes = {names[name]: getattr(body, name) for name in body.model_fields_set}
-    user = idmint.users.update(api_key, user_id, actor=caller.actor, changes=changes)
-    return json_response(_user_out(user, idmint.users.profile(api_key, user_id)))
+    user = service.users.update(api_key, user_id, actor=caller.actor, changes=changes)
+    return json_response(user_json(user, service.users.profile(api_key, user_id)))
 
 
 @router.delete(
     "/workspaces/{api_key}/users/{user_id:path}", status_code=204, responses=errors(401, 403, 404)
 )
-def delete_user(api_key: str, user_id: str, request: Request, caller: Caller) -> Response:
+def delete_user(api_key: str, user_id: str, request: Request, caller: AdminCaller) -> Response:
     """Delete a user."""
-    idmint = service(request)
-    authorize(idmint, caller, api_key)
-    idmint.users.delete(api_key, user_id, actor=caller.actor)
+    service = service_of(request)
+    authorize(service, caller, api_key)
+    service.users.delete(api_key, user_id, actor=caller.actor)
     return Response(status_code=204)

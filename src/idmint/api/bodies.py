@@ -1,4 +1,4 @@
-"""Request bodies: the one JSON parser of the API, for the front's hot routes and for FastAPI's.
+"""Request bodies: the one JSON parser of the API, for the fast path's routes and for FastAPI's.
 
 :func:`read_json` turns a body into the value that validation sees, under one set of rules:
 
@@ -18,7 +18,7 @@ an array item by its index (``user.tags.0``).  A bad object key is named by the 
 object followed by the key, its refused characters written as JSON escapes
 (``user.nick\\ud800``): the key itself cannot travel in the JSON answer.
 
-The front parses every body once, and hands the value to FastAPI in the request's scope;
+The fast path parses every body once, and hands the value to FastAPI in the request's scope;
 the routes read it through :class:`BodyRoute` instead of parsing the body again.
 """
 
@@ -27,18 +27,22 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import orjson
 from fastapi import Request
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
+from idmint.api.errors import invalid_body
 from idmint.jose.errors import InvalidArgumentError
 
-__all__ = ["PARSED_BODY", "BodyRequest", "BodyRoute", "read_json"]
+__all__ = ["PARSED_BODY", "BodyRequest", "BodyRoute", "parse_body", "read_json"]
 
-PARSED_BODY = "idmint.body"  # the scope key of the front's parse
+M = TypeVar("M", bound=BaseModel)
+
+PARSED_BODY = "idmint.body"  # the scope key of the fast path's parse
 
 # Lone surrogates and non-characters, in a decoded string; and those of the BMP alone, a
 # faster search (a character class tests characters beyond the BMP one item at a time).
@@ -156,13 +160,13 @@ def _escape(match: re.Match[str]) -> str:
 
 
 class BodyRequest(Request):
-    """A request whose :meth:`json` is the front's parse of the body (FastAPI calls it for a
+    """A request whose :meth:`json` is the fast path's parse of the body (FastAPI calls it for a
     JSON body), so that the routes see exactly what the hot routes see."""
 
     async def json(self) -> Any:
         if PARSED_BODY in self.scope:
             return self.scope[PARSED_BODY]
-        # Called without the front (``app.framework`` directly): the same rules, though
+        # Called without the fast path (``app.framework`` directly): the same rules, though
         # FastAPI turns the refusal into its plain 400 without a field.
         return read_json(await self.body())
 
@@ -178,3 +182,19 @@ class BodyRoute(APIRoute):
             return await handler(BodyRequest(request.scope, request.receive))
 
         return body_route_handler
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    """The request body as ``model``, read by :func:`read_json` and validated as FastAPI
+    validates a body parameter (the fast path's routes use it).
+
+    :raises InvalidArgumentError: the body is missing or not read (see ``read_json``), or the
+        envelope FastAPI's validation errors become.
+    """
+    if not body:
+        raise InvalidArgumentError("body is required.", field="body")
+    data = read_json(body)
+    try:
+        return model.model_validate(data, from_attributes=True)
+    except ValidationError as exc:
+        raise invalid_body(exc.errors()) from None

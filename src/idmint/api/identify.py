@@ -1,30 +1,49 @@
-"""``POST /v1/identify``: the client proves who its user is with a minted token."""
+"""``POST /v1/identify``: the client proves who its user is with a minted token; and
+``POST /v1/sign-out``, which ends the session identify started."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from idmint.api._common import errors, iso, json_response, service
-from idmint.api.bodies import BodyRoute
+from idmint.api._common import errors, fast_route, json_response, service_of
+from idmint.api.bodies import BodyRoute, parse_body
 from idmint.api.schemas import (
-    ErrorEnvelope,
     IdentifyRequest,
     IdentifyResponse,
     SignOutRequest,
     SignOutResponse,
 )
-from idmint.jose.errors import NotFoundError
+from idmint.serializers import identify_json
 from idmint.service import IdentifiedSession, Idmint
 from idmint.service._pending import Pending
 
-__all__ = ["identify_answer", "identify_reply", "router", "start_identify"]
+__all__ = ["router", "start_identify"]
 
 router = APIRouter(tags=["identify"], route_class=BodyRoute)
-SDK_PATH = Path(__file__).resolve().parents[1] / "static" / "idmint.js"
+
+
+def start_identify(
+    service: Idmint, body: IdentifyRequest, origin: str | None
+) -> Pending[IdentifiedSession]:
+    """An identify, its writes submitted (the route and the fast path share it)."""
+    return service.tokens.start_identify(
+        body.apiKey, body.user.model_dump(exclude_none=True), body.authToken, origin=origin
+    )
+
+
+async def _identify_fast(
+    service: Idmint, body: bytes, headers: dict[bytes, bytes]
+) -> dict[str, Any]:
+    origin = headers.get(b"origin")
+    pending = start_identify(
+        service,
+        parse_body(IdentifyRequest, body),
+        None if origin is None else origin.decode("latin-1"),
+    )
+    return identify_json(await pending.confirmed(), service.clock.now())
 
 
 @router.post(
@@ -33,6 +52,7 @@ SDK_PATH = Path(__file__).resolve().parents[1] / "static" / "idmint.js"
     responses=errors(401, 403),
     summary="Identify a user with their token",
 )
+@fast_route(_identify_fast)
 def identify(body: IdentifyRequest, request: Request) -> Response:
     """Start a session for ``user``, proven by ``authToken``.
 
@@ -46,39 +66,9 @@ def identify(body: IdentifyRequest, request: Request) -> Response:
     attributes; ``name``, ``photoUrl`` and other members are stored as the user's untrusted
     profile.  The answer comes once the session and profile are committed.
     """
-    return json_response(identify_answer(service(request), body, request.headers.get("origin")))
-
-
-def identify_answer(idmint: Idmint, body: IdentifyRequest, origin: str | None) -> dict[str, Any]:
-    """The answer to identify, once its session and profile are committed (the FastAPI
-    route's; the front waits on :func:`start_identify` without blocking a thread)."""
-    return identify_reply(idmint, start_identify(idmint, body, origin).result())
-
-
-def start_identify(
-    idmint: Idmint, body: IdentifyRequest, origin: str | None
-) -> Pending[IdentifiedSession]:
-    """An identify, its writes submitted (the route and the front share it)."""
-    return idmint.tokens.start_identify(
-        body.apiKey, body.user.model_dump(exclude_none=True), body.authToken, origin=origin
-    )
-
-
-def identify_reply(idmint: Idmint, session: IdentifiedSession) -> dict[str, Any]:
-    """The body of a successful identify."""
-    return {
-        "session": {
-            "id": session.id,
-            "user": session.user,
-            "organizationId": session.organization_id,
-            "isAdmin": session.is_admin,
-            "expiresAt": iso(session.expires_at),
-            # Fractional: a client schedules "expired" from it, so no rounding down.
-            "expiresIn": round(max(0.0, session.expires_at - idmint.clock.now()), 3),
-            "verified": session.verified,
-            "mode": "jwt" if session.verified else "development",
-        }
-    }
+    service = service_of(request)
+    session = start_identify(service, body, request.headers.get("origin")).result()
+    return json_response(identify_json(session, service.clock.now()))
 
 
 @router.post(
@@ -89,27 +79,7 @@ def identify_reply(idmint: Idmint, session: IdentifiedSession) -> dict[str, Any]
 )
 def sign_out(body: SignOutRequest, request: Request) -> Response:
     """End the session ``sessionId`` (the browser SDK's ``signOut()``)."""
-    ended = service(request).tokens.sign_out(
+    ended = service_of(request).tokens.sign_out(
         body.apiKey, body.sessionId, origin=request.headers.get("origin")
     )
     return json_response({"signedOut": ended})
-
-
-@router.get(
-    "/sdk/idmint.js",
-    response_class=Response,
-    responses={
-        200: {"content": {"text/javascript": {}}, "description": "The browser SDK."},
-        404: {"model": ErrorEnvelope, "description": "NOT_FOUND"},
-    },
-    summary="The browser SDK (one ES module)",
-)
-def sdk() -> Response:
-    """``import { createClient } from "/sdk/idmint.js"``: see docs/sdk-browser.md."""
-    if not SDK_PATH.is_file():
-        raise NotFoundError("The browser SDK is not installed with this server.")
-    return Response(
-        SDK_PATH.read_bytes(),
-        media_type="text/javascript",
-        headers={"Cache-Control": "public, max-age=300"},
-    )

@@ -5,33 +5,42 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from idmint.api._common import errors, json_response, service
+from idmint.api._common import errors, fast_route, json_response, service_of
 from idmint.api.bodies import BodyRoute
 from idmint.api.schemas import Discovery, Jwks
 from idmint.jose.algorithms import ALGORITHMS
 from idmint.jose.errors import ApiKeyNotFoundError, WorkspaceNotFoundError
-from idmint.service import Idmint
-from idmint.store import Workspace
+from idmint.serializers import jwks_uri
+from idmint.service import Idmint, Workspace
 
-__all__ = ["cache_control", "jwks_answer", "router"]
+__all__ = ["cache_control", "router"]
 
 router = APIRouter(tags=["jwks"], route_class=BodyRoute)
 
 
-def _workspace(idmint: Idmint, api_key: str) -> Workspace:
+def _workspace(service: Idmint, api_key: str) -> Workspace:
     try:
-        return idmint.workspaces.get(api_key)
+        return service.workspaces.get(api_key)
     except ApiKeyNotFoundError:
         raise WorkspaceNotFoundError("No workspace has this API key.") from None
 
 
-def cache_control(idmint: Idmint) -> str:
+def cache_control(service: Idmint) -> str:
     """The JWKS and discovery documents' ``Cache-Control``."""
-    return f"public, max-age={idmint.settings.jwks_max_age_seconds}"
+    return f"public, max-age={service.settings.jwks_max_age_seconds}"
 
 
-def _cache_headers(idmint: Idmint) -> dict[str, str]:
-    return {"Cache-Control": cache_control(idmint)}
+def _cache_headers(service: Idmint) -> dict[str, str]:
+    return {"Cache-Control": cache_control(service)}
+
+
+def _jwks_document(service: Idmint, api_key: str) -> bytes:
+    """The JWKS document, serialised once per key ring (the route and the fast path share it)."""
+    return service.keys.for_workspace(_workspace(service, api_key)).jwks_json
+
+
+def _jwks_fast(service: Idmint, api_key: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    return _jwks_document(service, api_key), [(b"cache-control", cache_control(service).encode())]
 
 
 @router.get(
@@ -40,18 +49,16 @@ def _cache_headers(idmint: Idmint) -> dict[str, str]:
     responses=errors(404),
     summary="The workspace's public signing keys",
 )
+@fast_route(_jwks_fast)
 def jwks(api_key: str, request: Request) -> Response:
     """Next, active and retiring keys: ``kty``, ``crv``/``x``/``y`` or ``n``/``e``, ``kid``,
     ``alg``, ``use``. Cacheable for ``IDMINT_JWKS_MAX_AGE_SECONDS``."""
-    idmint = service(request)
+    service = service_of(request)
     return Response(
-        jwks_answer(idmint, api_key), media_type="application/json", headers=_cache_headers(idmint)
+        _jwks_document(service, api_key),
+        media_type="application/json",
+        headers=_cache_headers(service),
     )
-
-
-def jwks_answer(idmint: Idmint, api_key: str) -> bytes:
-    """The JWKS document, serialised once per key ring (the route and the front share it)."""
-    return idmint.keys.for_workspace(_workspace(idmint, api_key)).jwks_json
 
 
 @router.get(
@@ -62,12 +69,12 @@ def jwks_answer(idmint: Idmint, api_key: str) -> bytes:
 )
 def discovery(api_key: str, request: Request) -> Response:
     """Where the keys are and which algorithms sign."""
-    idmint = service(request)
-    workspace = _workspace(idmint, api_key)
-    issuer = idmint.settings.issuer_for(workspace.api_key)
+    service = service_of(request)
+    workspace = _workspace(service, api_key)
+    issuer = service.settings.issuer_for(workspace.api_key)
     body = {
         "issuer": issuer,
-        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "jwks_uri": jwks_uri(issuer),
         "id_token_signing_alg_values_supported": sorted(ALGORITHMS),
         "subject_types_supported": ["public"],
         "response_types_supported": ["id_token"],
@@ -84,4 +91,4 @@ def discovery(api_key: str, request: Request) -> Response:
             "isAdmin",
         ],
     }
-    return json_response(body, headers=_cache_headers(idmint))
+    return json_response(body, headers=_cache_headers(service))

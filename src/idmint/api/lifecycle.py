@@ -11,8 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from idmint.api._common import errors, iso, json_response, service
-from idmint.api.admin import Caller, authorize
+from idmint.api._common import errors, json_response, service_of
+from idmint.api.admin import AdminCaller, authorize
 from idmint.api.bodies import BodyRoute
 from idmint.api.schemas import (
     AuditPage,
@@ -24,8 +24,8 @@ from idmint.api.schemas import (
     SigningKeyOut,
 )
 from idmint.jose.errors import InvalidArgumentError
-from idmint.service import Idmint
-from idmint.store import AuditEvent, Revocation, SigningKeyRow
+from idmint.serializers import audit_event_json, revocation_json, signing_key_json
+from idmint.service import Idmint, SigningKeyRow
 
 __all__ = ["router"]
 
@@ -34,42 +34,17 @@ router = APIRouter(
 )
 
 
-def _revocation_out(row: Revocation) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "kind": row.kind,
-        "value": row.value,
-        "issuedBefore": iso(row.issued_before),
-        "expiresAt": iso(row.expires_at),
-        "createdAt": iso(row.created_at),
-        "reason": row.reason,
-    }
-
-
-def _event_out(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "at": iso(event.at),
-        "actor": event.actor,
-        "action": event.action,
-        "outcome": event.outcome,
-        "reasonCode": event.reason_code,
-        "subject": event.subject,
-        "detail": event.detail or {},
-    }
-
-
 @router.post(
     "/revocations", response_model=RevocationOut, status_code=201, responses=errors(401, 403, 404)
 )
-def revoke(api_key: str, body: RevocationCreate, request: Request, caller: Caller) -> Response:
+def revoke(api_key: str, body: RevocationCreate, request: Request, caller: AdminCaller) -> Response:
     """Revoke one token by ``jti``, or every token of a user or an organization issued until now.
 
     identify then answers ``token_revoked`` for them: at once on this instance, within
     ``IDMINT_CREDENTIAL_CACHE_SECONDS`` on the others.  Their open sessions end.
     """
-    idmint = service(request)
-    workspace = authorize(idmint, caller, api_key)
+    service = service_of(request)
+    workspace = authorize(service, caller, api_key)
     given = {
         kind: value
         for kind, value in (
@@ -82,24 +57,24 @@ def revoke(api_key: str, body: RevocationCreate, request: Request, caller: Calle
     if len(given) != 1:
         raise InvalidArgumentError("Give exactly one of jti, userId, organizationId.", field="body")
     ((kind, value),) = given.items()
-    row = idmint.revocations.add(workspace, kind, value, actor=caller.actor, reason=body.reason)
-    return json_response(_revocation_out(row), status_code=201)
+    row = service.revocations.add(workspace, kind, value, actor=caller.actor, reason=body.reason)
+    return json_response(revocation_json(row), status_code=201)
 
 
 @router.get("/revocations", response_model=RevocationList, responses=errors(401, 403, 404))
-def revocations(api_key: str, request: Request, caller: Caller) -> Response:
+def revocations(api_key: str, request: Request, caller: AdminCaller) -> Response:
     """The live denylist (entries are dropped once every token they name has expired)."""
-    idmint = service(request)
-    workspace = authorize(idmint, caller, api_key)
-    rows = idmint.revocations.live(workspace)
-    return json_response({"revocations": [_revocation_out(row) for row in rows]})
+    service = service_of(request)
+    workspace = authorize(service, caller, api_key)
+    rows = service.revocations.live(workspace)
+    return json_response({"revocations": [revocation_json(row) for row in rows]})
 
 
 @router.get("/audit", response_model=AuditPage, responses=errors(401, 403, 404))
 def audit(
     api_key: str,
     request: Request,
-    caller: Caller,
+    caller: AdminCaller,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before: Annotated[
         int | None, Query(ge=1, description="Page: events older than this id.")
@@ -109,47 +84,38 @@ def audit(
 ) -> Response:
     """Audit events of the workspace, newest first: every mint, identify failure, credential
     change, revocation and key rotation, with actor, outcome and reason code."""
-    idmint = service(request)
-    workspace = authorize(idmint, caller, api_key)
-    idmint.audit.flush()  # what happened a moment ago is part of the answer
-    events = idmint.store.audit_events(
+    service = service_of(request)
+    workspace = authorize(service, caller, api_key)
+    events = service.audit.events(
         workspace.id, limit=limit, before_id=before, action=action, outcome=outcome
     )
     next_before = events[-1].id if len(events) == limit else None
-    return json_response({"events": [_event_out(e) for e in events], "next": next_before})
+    return json_response({"events": [audit_event_json(e) for e in events], "next": next_before})
 
 
-def _key_out(idmint: Idmint, row: SigningKeyRow) -> dict[str, Any]:
-    return {
-        "kid": row.kid,
-        "alg": row.alg,
-        "state": row.state,
-        "createdAt": iso(row.created_at),
-        "activatedAt": iso(row.activated_at),
-        "retiringAt": iso(row.retiring_at),
-        "retiredAt": iso(row.retired_at),
-        "promotesAt": iso(idmint.keys.promotes_at(row)),
-        "retiresAt": iso(idmint.keys.retires_at(row)),
-    }
+def _key_out(service: Idmint, row: SigningKeyRow) -> dict[str, Any]:
+    return signing_key_json(
+        row, promotes_at=service.keys.promotes_at(row), retires_at=service.keys.retires_at(row)
+    )
 
 
 @router.get("/keys", response_model=SigningKeyList, responses=errors(401, 403, 404))
-def signing_keys(api_key: str, request: Request, caller: Caller) -> Response:
+def signing_keys(api_key: str, request: Request, caller: AdminCaller) -> Response:
     """The workspace's signing keys and where each is in its life (never private parts)."""
-    idmint = service(request)
-    workspace = authorize(idmint, caller, api_key)
-    idmint.keys.maintain(workspace)
-    return json_response({"keys": [_key_out(idmint, row) for row in idmint.keys.keys(workspace)]})
+    service = service_of(request)
+    workspace = authorize(service, caller, api_key)
+    service.keys.maintain(workspace)
+    return json_response({"keys": [_key_out(service, row) for row in service.keys.keys(workspace)]})
 
 
 @router.post(
     "/keys/rotate", response_model=SigningKeyOut, status_code=201, responses=errors(401, 403, 404)
 )
-def rotate_key(api_key: str, body: KeyRotate, request: Request, caller: Caller) -> Response:
+def rotate_key(api_key: str, body: KeyRotate, request: Request, caller: AdminCaller) -> Response:
     """Start a signing-key rotation: a new key is published now and signs after
     ``IDMINT_KEY_PREPUBLISH_SECONDS``; the old key keeps verifying until its tokens expire.
     Answers the new (``next``) key; a rotation already under way answers its key."""
-    idmint = service(request)
-    workspace = authorize(idmint, caller, api_key)
-    row = idmint.keys.rotate(workspace, actor=caller.actor, alg=body.alg, now=body.now)
-    return json_response(_key_out(idmint, row), status_code=201)
+    service = service_of(request)
+    workspace = authorize(service, caller, api_key)
+    row = service.keys.rotate(workspace, actor=caller.actor, alg=body.alg, now=body.now)
+    return json_response(_key_out(service, row), status_code=201)

@@ -282,6 +282,7 @@ class WorkspaceOut(BaseModel):
     apiKey: str
     name: str
     issuer: str
+    jwksUri: str = Field(description="Where the issuer's public keys are published.")
     requireJwt: bool
     tokenTtlSeconds: int
     minTtlSeconds: int

@@ -1,7 +1,9 @@
 """The use cases of idmint, independent of HTTP: workspaces, keys, users, tokens, audit.
 
 :class:`Idmint` wires them to one store, clock and master key.  The API, the console and the
-CLI all go through it; none of them touches the store directly.
+CLI all go through it; none of them imports the store (import-linter checks it).  The records
+the use cases return (:class:`Workspace`, :class:`User`, :class:`AuthToken`, ...) are
+re-exported here for their callers' type annotations.
 """
 
 from __future__ import annotations
@@ -26,9 +28,31 @@ from idmint.service.tokens import IdentifiedSession, TokenService
 from idmint.service.users import UserService
 from idmint.service.workspaces import CreatedAuthToken, WorkspaceService
 from idmint.settings import Settings
-from idmint.store import Store, Workspace
+from idmint.store import (
+    AuditEvent,
+    AuthToken,
+    Revocation,
+    SigningKeyRow,
+    Store,
+    User,
+    UserProfile,
+    Workspace,
+)
 
-__all__ = ["CreatedAuthToken", "IdentifiedSession", "Idmint", "InitResult", "load_master_key"]
+__all__ = [
+    "AuditEvent",
+    "AuthToken",
+    "CreatedAuthToken",
+    "IdentifiedSession",
+    "Idmint",
+    "InitResult",
+    "Revocation",
+    "SigningKeyRow",
+    "User",
+    "UserProfile",
+    "Workspace",
+    "load_master_key",
+]
 
 
 @contextmanager
@@ -155,6 +179,11 @@ class Idmint:
         self.keys.create_key(workspace)
         token = self.workspaces.create_auth_token(workspace.api_key, token_name, actor="cli")
         return InitResult(workspace, token, self.settings.issuer_for(workspace.api_key))
+
+    def checkpoint(self) -> None:
+        """Copy SQLite's write-ahead log into the database, passively (the server's upkeep
+        calls it every second; nothing on PostgreSQL)."""
+        self.store.checkpoint()
 
     def flush(self) -> None:
         """Return once every write submitted so far (audit events of refused requests,

@@ -10,10 +10,11 @@ a whole token: at most a token's ``jti`` and a key's ``kid``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from idmint.jose.clock import Clock
-from idmint.store import Store, Unit
+from idmint.store import AuditEvent, Store, Unit
 
 __all__ = ["AuditLog"]
 
@@ -85,6 +86,22 @@ class AuditLog:
     def flush(self) -> None:
         """Return once every event queued so far is committed."""
         self._store.drain()
+
+    def events(
+        self,
+        workspace_id: str,
+        *,
+        limit: int = 100,
+        before_id: int | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
+    ) -> Sequence[AuditEvent]:
+        """The workspace's events, newest first, a page at a time (``before_id``: the last
+        id of the previous page); what was queued a moment ago is part of the answer."""
+        self.flush()
+        return self._store.audit_events(
+            workspace_id, limit=limit, before_id=before_id, action=action, outcome=outcome
+        )
 
 
 def _clean(text: str) -> str:

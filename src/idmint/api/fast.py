@@ -1,14 +1,14 @@
-"""The front of the ASGI app: the first code every request meets, which serves the hot routes
-itself.
+"""The fast path: the first code every request meets, which answers the hot routes itself.
 
 Every request passes one header scan here, which answers browser preflights and adds CORS
 headers (identify, sign-out, the SDK), refuses bodies over ``IDMINT_MAX_BODY_BYTES`` (413)
-and bodies declared as anything but JSON (415).  The routes that carry the load — both mint
-shapes, identify and the JWKS — are then answered here, without the framework's routing,
-dependency injection and thread-pool hop; their FastAPI declarations stay in the route
-modules, which share the same answer functions, for the OpenAPI document.  Everything else
-goes on to FastAPI, its body parsed here first by the same parser
-(:func:`~idmint.api.bodies.read_json`): a bad one is refused here, a good one handed down.
+and bodies declared as anything but JSON (415).  The routes that carry the load — both mints,
+identify and the JWKS — are then answered here, without the framework's routing, dependency
+injection and thread-pool hop.  Which routes those are comes from their FastAPI declarations
+(the endpoints marked with :func:`~idmint.api._common.fast_route`), the same declarations the
+OpenAPI document is made of, so the two cannot name different paths.  Everything else goes on
+to FastAPI, its body parsed here first by the same parser (:func:`~idmint.api.bodies.read_json`):
+a bad one is refused here, a good one handed down.
 
 Mint and identify run on the event loop: with credentials and key rings cached they touch
 memory only, but for a cache refill, and then wait, without holding a thread, until group
@@ -18,110 +18,82 @@ the user's email is cached; a look-up that reads the store runs in the thread po
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import orjson
 from fastapi import HTTPException
-from pydantic import BaseModel, ValidationError
-from starlette.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from idmint.api import compat, identify, jwks
+from idmint.api._common import FAST_HANDLER, FastGet, FastPost
 from idmint.api.bodies import PARSED_BODY, read_json
 from idmint.api.errors import (
     RequestTooLargeError,
     UnsupportedMediaTypeError,
     error_response,
     failure_response,
-    invalid_body,
 )
-from idmint.api.schemas import IdentifyRequest, MintRequest, TokenForEmailRequest
 from idmint.jose.errors import InvalidArgumentError
 from idmint.service import Idmint
 
-__all__ = ["BROWSER_PATHS", "Front", "parse_body"]
+__all__ = ["BROWSER_PATHS", "FastPath"]
 
 
-BROWSER_PATHS = frozenset({"/v1/identify", "/v1/sign-out", "/sdk/idmint.js"})
+BROWSER_PATHS = frozenset({"/v1/identify", "/v1/sign-out"})
+_SDK_PREFIX = "/sdk/"  # the SDK, at its stable and its content-hashed URL
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-_JWKS_SUFFIX = "/.well-known/jwks.json"
 _JSON = (b"content-type", b"application/json")
 
 Headers = list[tuple[bytes, bytes]]
-M = TypeVar("M", bound=BaseModel)
 
 
-def parse_body(model: type[M], body: bytes) -> M:
-    """The request body as ``model``, read by :func:`~idmint.api.bodies.read_json` and
-    validated as FastAPI validates a body parameter.
-
-    :raises InvalidArgumentError: the body is missing or not read (see ``read_json``), or the
-        envelope FastAPI's validation errors become.
-    """
-    if not body:
-        raise InvalidArgumentError("body is required.", field="body")
-    data = read_json(body)
-    try:
-        return model.model_validate(data, from_attributes=True)
-    except ValidationError as exc:
-        raise invalid_body(exc.errors()) from None
-
-
-# The hot routes: each answers 200 with the JSON of what it returns, or raises.
-
-
-async def _mint(idmint: Idmint, body: bytes, _headers: dict[bytes, bytes]) -> dict[str, Any]:
-    pending = compat.start_mint(idmint, parse_body(MintRequest, body))
-    return compat.mint_reply(await pending.confirmed())
-
-
-async def _token_for_email(
-    idmint: Idmint, body: bytes, headers: dict[bytes, bytes]
-) -> dict[str, Any]:
-    username = parse_body(TokenForEmailRequest, body).username
-    header = headers.get(b"authorization")
-    api_key, secret = compat.parse_key_pair(None if header is None else header.decode("latin-1"))
-    if idmint.users.cached_by_email(api_key, username):  # no store read: stay on the loop
-        pending = compat.start_email(idmint, api_key, secret, username)
-    else:
-        pending = await run_in_threadpool(compat.start_email, idmint, api_key, secret, username)
-    minted, _user = await pending.confirmed()
-    return compat.email_reply(minted)
-
-
-async def _identify(idmint: Idmint, body: bytes, headers: dict[bytes, bytes]) -> dict[str, Any]:
-    origin = headers.get(b"origin")
-    pending = identify.start_identify(
-        idmint,
-        parse_body(IdentifyRequest, body),
-        None if origin is None else origin.decode("latin-1"),
-    )
-    return identify.identify_reply(idmint, await pending.confirmed())
-
-
-Handler = Callable[[Idmint, bytes, dict[bytes, bytes]], Awaitable[dict[str, Any]]]
-_POSTS: dict[str, Handler] = {
-    "/v1/auth/token/get": _mint,
-    "/api/v1/tokens": _token_for_email,
-    "/v1/identify": _identify,
-}
+def _fast_routes(
+    routes: Iterable[Any],
+) -> tuple[dict[str, FastPost], list[tuple[str, str, FastGet]]]:
+    """The marked routes: POST handlers by path, and GET handlers by the prefix and suffix
+    around their one path parameter (``/w/{api_key}/.well-known/jwks.json``)."""
+    posts: dict[str, FastPost] = {}
+    gets: list[tuple[str, str, FastGet]] = []
+    for route in routes:
+        handler = getattr(getattr(route, "endpoint", None), FAST_HANDLER, None)
+        if handler is None or not isinstance(route, APIRoute):
+            continue
+        methods = route.methods or set()
+        if "POST" in methods:
+            posts[route.path] = handler
+        elif "GET" in methods:
+            prefix, _, rest = route.path.partition("{")
+            _name, _, suffix = rest.partition("}")
+            assert "{" not in suffix, route.path  # noqa: S101 - one path parameter at most
+            gets.append((prefix, suffix, handler))
+    return posts, gets
 
 
 class _TooLarge(Exception):
     pass
 
 
-class Front:
+class FastPath:
     """The ASGI app in front of FastAPI (see the module's docstring).
 
+    :param app: FastAPI, for everything the fast path does not answer.
+    :param routes: the API's routes; those marked with ``fast_route`` are answered here.
     :param limit: the largest request body accepted, in bytes.
     :param serve_hot_routes: answer the hot routes here (the default); ``False`` hands them
         to their FastAPI declarations too, which answer them alike (the tests compare both).
     """
 
-    def __init__(self, app: ASGIApp, *, limit: int, serve_hot_routes: bool = True) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: Iterable[Any],
+        *,
+        limit: int,
+        serve_hot_routes: bool = True,
+    ) -> None:
         self.app = app
+        self.posts, self.gets = _fast_routes(routes)
         self.limit = limit
         self.serve_hot_routes = serve_hot_routes
 
@@ -133,7 +105,8 @@ class Front:
         method: str = scope["method"]
         headers: dict[bytes, bytes] = dict(scope["headers"])
 
-        origin = headers.get(b"origin") if path in BROWSER_PATHS else None
+        browser = path in BROWSER_PATHS or path.startswith(_SDK_PREFIX)
+        origin = headers.get(b"origin") if browser else None
         if origin is not None:
             cors = [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
             if method == "OPTIONS":
@@ -152,16 +125,19 @@ class Front:
             await error_response(error)(scope, receive, send)
             return
 
-        if method == "POST":
-            handler = _POSTS.get(path) if self.serve_hot_routes else None
-            if handler is not None:
-                await self._serve(handler, scope, receive, send, headers)
-                return
-        elif method == "GET" and path.startswith("/w/") and path.endswith(_JWKS_SUFFIX):
-            api_key = path[3 : -len(_JWKS_SUFFIX)]
-            if api_key and "/" not in api_key and self.serve_hot_routes:
-                await self._jwks(scope, receive, send, api_key)
-                return
+        if self.serve_hot_routes:
+            if method == "POST":
+                handler = self.posts.get(path)
+                if handler is not None:
+                    await self._serve(handler, scope, receive, send, headers)
+                    return
+            elif method == "GET":
+                for prefix, suffix, getter in self.gets:
+                    if path.startswith(prefix) and path.endswith(suffix):
+                        value = path[len(prefix) : len(path) - len(suffix)]
+                        if value and "/" not in value:
+                            await self._get(getter, value, scope, receive, send)
+                            return
 
         if method in _BODY_METHODS:
             await self._forward(scope, receive, send)
@@ -170,7 +146,7 @@ class Front:
 
     async def _serve(
         self,
-        handler: Handler,
+        handler: FastPost,
         scope: Scope,
         receive: Receive,
         send: Send,
@@ -200,14 +176,15 @@ class Front:
                 return
         await self.app(scope, _replay(body, receive), send)
 
-    async def _jwks(self, scope: Scope, receive: Receive, send: Send, api_key: str) -> None:
+    async def _get(
+        self, getter: FastGet, value: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         try:
-            idmint = _service(scope)
-            content = jwks.jwks_answer(idmint, api_key)
+            content, extra = getter(_service(scope), value)
         except Exception as exc:  # every failure leaves as the envelope
             await failure_response(exc)(scope, receive, send)
             return
-        await _send_ok(send, content, [(b"cache-control", jwks.cache_control(idmint).encode())])
+        await _send_ok(send, content, extra)
 
     async def _body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         """The whole request body; None when the request is over already (the client went
@@ -263,8 +240,8 @@ class Front:
 
 
 def _service(scope: Scope) -> Idmint:
-    idmint: Idmint = scope["app"].state.idmint
-    return idmint
+    service: Idmint = scope["app"].state.idmint
+    return service
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
