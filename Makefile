@@ -7,12 +7,15 @@ UV_VERSION := 0.13.9
 VENV       := .venv
 BIN        := $(VENV)/bin
 STAMP      := $(VENV)/.synced
+JS         := clients/js
+# npm ci empties node_modules, so the stamp inside it goes with it.
+JS_STAMP   := $(JS)/node_modules/.installed
 # uv manages .venv (not its own default) and never downloads a Python build.
 UV         := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
 PYTEST_ARGS ?=
 
-.PHONY: env lock lint fmt test bench run clean
+.PHONY: env js-env lock lint fmt test bench run clean
 
 env: $(STAMP)
 
@@ -24,6 +27,18 @@ $(STAMP): pyproject.toml uv.lock
 		|| $(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(UV) sync --locked --inexact --all-groups
 	touch $@
+
+# The browser SDK's npm dev dependencies (typescript, for tests/test_js_package.py), exactly as
+# clients/js/package-lock.json has them; again only when the lock or package.json changes.
+# make test needs them; make run does not. Without npm the JS package tests skip.
+js-env: $(JS_STAMP)
+
+$(JS_STAMP): $(JS)/package.json $(JS)/package-lock.json
+	if command -v npm >/dev/null; then \
+		(cd $(JS) && npm ci --no-audit --no-fund) && touch $@; \
+	else \
+		echo "js-env: npm is not installed; the JS package tests will be skipped" >&2; \
+	fi
 
 # Re-resolve uv.lock after editing dependencies in pyproject.toml.
 lock: $(STAMP)
@@ -38,7 +53,7 @@ fmt: env
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+test: lint js-env
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The HTTP section drives the server with wrk (Debian's package), installed here when missing.
@@ -56,5 +71,5 @@ run: env
 	$(BIN)/idmint serve
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist
+	rm -rf $(VENV) $(JS)/node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
