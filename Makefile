@@ -9,12 +9,15 @@ BIN        := $(VENV)/bin
 # What `make test` installs (everything) and what `make run` needs (the server extra only).
 STAMP      := $(VENV)/.synced
 RUN_STAMP  := $(VENV)/.synced-server
+JS         := clients/js
+# npm ci empties node_modules, so the stamp inside it goes with it.
+JS_STAMP   := $(JS)/node_modules/.installed
 # uv manages .venv (not its own default) and never downloads a Python build.
 UV         := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
 PYTEST_ARGS ?=
 
-.PHONY: env env-server lock lint fmt test bench run clean
+.PHONY: env env-server js-env lock lint fmt test bench run clean
 
 env: $(STAMP)
 env-server: $(RUN_STAMP)
@@ -39,6 +42,18 @@ $(RUN_STAMP): pyproject.toml uv.lock
 	$(UV) sync --locked --inexact --no-dev --extra server
 	touch $@
 
+# The browser SDK's npm dev dependencies (typescript, for tests/test_js_package.py), exactly as
+# clients/js/package-lock.json has them; again only when the lock or package.json changes.
+# make test needs them; make run does not. Without npm the JS package tests skip.
+js-env: $(JS_STAMP)
+
+$(JS_STAMP): $(JS)/package.json $(JS)/package-lock.json
+	if command -v npm >/dev/null; then \
+		(cd $(JS) && npm ci --no-audit --no-fund) && touch $@; \
+	else \
+		echo "js-env: npm is not installed; the JS package tests will be skipped" >&2; \
+	fi
+
 # Re-resolve uv.lock after editing dependencies in pyproject.toml.
 lock: $(STAMP)
 	$(UV) lock
@@ -52,7 +67,7 @@ fmt: env
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+test: lint js-env
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The HTTP section drives the server with wrk (Debian's package), installed here when missing.
@@ -70,5 +85,5 @@ run: env-server
 	$(BIN)/idmint serve
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist
+	rm -rf $(VENV) $(JS)/node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

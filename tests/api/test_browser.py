@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +13,7 @@ from idmint.service.origins import check_patterns, origin_allowed
 
 from .conftest import Api, assert_error
 
+ROOT = Path(__file__).resolve().parents[2]
 ANN = {"userId": "user-1", "organizationId": "org-1", "email": "ann@example.com"}
 
 
@@ -248,3 +251,14 @@ def test_sign_out_ends_the_session(api: Api) -> None:
     record = api.idmint.store.session_record(session["id"])
     assert record is not None
     assert record.ended_at is not None
+
+
+def test_the_sdk_route_serves_the_module(api: Api) -> None:
+    response = api.client.get("/sdk/idmint.js", headers={"Origin": "https://app.example.com"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert response.headers["cache-control"] == "public, max-age=300"
+    assert response.headers["access-control-allow-origin"] == "https://app.example.com"
+    # src/idmint/static/idmint.js is a symlink to the npm package's module
+    assert response.content == (ROOT / "clients" / "js" / "idmint.js").read_bytes()
+    assert b"export function createClient(" in response.content
