@@ -1476,8 +1476,3 @@ def lines(section: dict[str, Any]) -> list[str]:
         f"{section['duration_s']} s"
     )
     return out
-
-
-if __name__ == "__main__":  # pragma: no cover - run bench/run.py for the full report
-    quick = "--quick" in sys.argv
-    print(json.dumps(run(QUICK if quick else None, progress=print), indent=2))
