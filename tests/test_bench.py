@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 import bench
-from bench.http.goals import Field, Goal, add_ratios, evaluate, goals
+from bench.http.goals import Field, Goal, evaluate, goals
+from bench.http.report import add_ratios
 from bench.http.settings import Settings
 
 ROOT = Path(bench.__file__).resolve().parent.parent

@@ -6,8 +6,8 @@ in the same run with the same worker count.  ``bench/README.md`` says what runs 
 - ``load``: wrk runs and their figures, and runs paced to half of the peak;
 - ``deployment``: the stores idmint serves, seeded, and the in-process timings;
 - ``scenarios``: which runs happen, in order, and the section they make;
-- ``goals``: the goals, as data, and the ratios they are stated in;
-- ``report``: the table, the lines and the notes.
+- ``goals``: the goals, as data, and the function that evaluates them;
+- ``report``: the ratios to the baselines, the table, the lines and the notes.
 """
 
 from bench.http.report import lines, table

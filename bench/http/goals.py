@@ -23,6 +23,7 @@ from bench.http.settings import Settings
 
 Row = dict[str, Any]
 
+# The bounds: targets from the performance issue, all same-run ratios (the reasons: WHY_* below).
 MINT_VS_RAW = 0.75
 MINT_VS_FASTAPI = 1.5
 IDENTIFY_VS_RAW = 0.75
@@ -74,14 +75,16 @@ class Part:
 
 @dataclass(frozen=True)
 class Goal:
-    name: str
-    rows: Mapping[str, Select]
+    """One goal: ``metric`` of the selected ``rows``, ``op`` ``bound``."""
+
+    name: str  # a template over the parameters and the rows found
+    rows: Mapping[str, Select]  # name -> selector; "of" is the run the goal is about
     metric: Metric
     op: str  # ">=" or "<="
     bound: float
-    why: str
+    why: str  # where the bound comes from
     note: tuple[Part | str, ...] = ()
-    requires: tuple[str, ...] = ("of",)
+    requires: tuple[str, ...] = ("of",)  # without these rows the goal was not measured
     met_by: str | None = None  # a boolean field of row "of" that decides instead of the bound
 
 
@@ -186,7 +189,7 @@ def _per_cpu(baseline: str) -> str:
 
 
 def _vs(scenario: str, baseline: str, bound: float, why: str) -> Goal:
-    """idmint's one-worker rate over a baseline's, same shape (``vs``, set by add_ratios)."""
+    """idmint's one-worker rate over a baseline's, same shape (``vs``, set by report.add_ratios)."""
     return Goal(
         name=f"{{backend}} {scenario} / ({baseline})",
         rows={"of": _idmint(scenario)},
@@ -316,37 +319,6 @@ MEMORY_GOALS: tuple[Goal, ...] = (
         met_by="flat",  # both sides of 1: a worker that shrank by more than 10 % is not flat
     ),
 )
-
-
-def add_ratios(rows: list[Row]) -> None:
-    """Each idmint row's ops/s over the baselines' (same run, same workers when there is one):
-    ``vs``, and ``vs_per_server_cpu`` on the basis of the CPU-seconds the servers got."""
-    base: dict[tuple[str, str, int], dict[str, Any]] = {}
-    for row in rows:
-        if row["kind"] == "baseline" and not row.get("invalid"):
-            base.setdefault((row["baseline"], row["scenario"], row["workers"]), row)
-
-    def ref(name: str, scenario: str, workers: int) -> dict[str, Any] | None:
-        return base.get((name, scenario, workers)) or base.get((name, scenario, 1))
-
-    for row in rows:
-        if row["kind"] != "idmint":
-            continue
-        scenario, workers, ops = row["scenario"], row["workers"], row["ops_per_s"]
-        mint_shape = scenario if scenario in ("mint_seed", "mint_outseta") else "mint_seed"
-        refs = {
-            "a": ref("a", "mint_seed", workers),
-            "b": ref("b", mint_shape, workers),
-            "c": ref("c", mint_shape, workers),
-            "b'": ref("b'", "identify", workers),
-        }
-        row["vs"] = {k: round(ops / v["ops_per_s"], 3) for k, v in refs.items() if v}
-        per_cpu = row.get("ops_per_server_cpu_s")
-        row["vs_per_server_cpu"] = {
-            k: round(per_cpu / v["ops_per_server_cpu_s"], 3)
-            for k, v in refs.items()
-            if v and per_cpu and v.get("ops_per_server_cpu_s")
-        }
 
 
 def _soak_records(memory: Mapping[str, Any]) -> list[Row]:

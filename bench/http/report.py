@@ -1,5 +1,6 @@
-"""The report of the HTTP tier: the rows' table, the lines under it (in-process rates, memory,
-goals, load) and the notes on how far the figures can be trusted."""
+"""The report of the HTTP tier: the ratios to the baselines, the rows' table, the lines under
+it (in-process rates, memory, goals, load) and the notes on how far the figures can be
+trusted."""
 
 from __future__ import annotations
 
@@ -17,6 +18,37 @@ STARVED_BELOW = 0.85
 DISTURBED_ABOVE = 0.3
 # Baseline (b) at the end against the start: beyond this the machine's load changed.
 DRIFT_WARNING = 0.10
+
+
+def add_ratios(rows: list[Row]) -> None:
+    """Each idmint row's ops/s over the baselines' (same run, same workers when there is one):
+    ``vs``, and ``vs_per_server_cpu`` on the basis of the CPU-seconds the servers got."""
+    base: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for row in rows:
+        if row["kind"] == "baseline" and not row.get("invalid"):
+            base.setdefault((row["baseline"], row["scenario"], row["workers"]), row)
+
+    def ref(name: str, scenario: str, workers: int) -> dict[str, Any] | None:
+        return base.get((name, scenario, workers)) or base.get((name, scenario, 1))
+
+    for row in rows:
+        if row["kind"] != "idmint":
+            continue
+        scenario, workers, ops = row["scenario"], row["workers"], row["ops_per_s"]
+        mint_shape = scenario if scenario in ("mint_seed", "mint_outseta") else "mint_seed"
+        refs = {
+            "a": ref("a", "mint_seed", workers),
+            "b": ref("b", mint_shape, workers),
+            "c": ref("c", mint_shape, workers),
+            "b'": ref("b'", "identify", workers),
+        }
+        row["vs"] = {k: round(ops / v["ops_per_s"], 3) for k, v in refs.items() if v}
+        per_cpu = row.get("ops_per_server_cpu_s")
+        row["vs_per_server_cpu"] = {
+            k: round(per_cpu / v["ops_per_server_cpu_s"], 3)
+            for k, v in refs.items()
+            if v and per_cpu and v.get("ops_per_server_cpu_s")
+        }
 
 
 def flag_starved(rows: list[Row]) -> list[Row]:

@@ -42,7 +42,7 @@ from bench.http.deployment import (
     postgres_reachable,
     prepare,
 )
-from bench.http.goals import RSS_TOLERANCE, add_ratios, find, goals
+from bench.http.goals import RSS_TOLERANCE, find, goals
 from bench.http.load import Target, at_half_peak, measure, wrk
 from bench.http.processes import (
     IDMINT_NO_ACCESS_LOG,
@@ -54,7 +54,7 @@ from bench.http.processes import (
     serving,
     wrk_version,
 )
-from bench.http.report import run_notes
+from bench.http.report import add_ratios, run_notes
 from bench.http.settings import Settings
 
 Progress = Callable[[str], None]
