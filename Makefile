@@ -77,7 +77,7 @@ bench: env
 	command -v wrk >/dev/null || apt-get install -y wrk \
 		|| { apt-get update && apt-get install -y wrk; } \
 		|| echo "bench: wrk could not be installed; the http section will be skipped" >&2
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # First run: creates the workspace and prints its credentials once; later runs just serve.
 run: env-server

@@ -379,7 +379,7 @@ def table(section: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
-if __name__ == "__main__":  # pragma: no cover - run bench/run.py for the full report
+if __name__ == "__main__":  # pragma: no cover - python -m bench --only core: the report
     import json
 
     print(json.dumps(run(progress=print), indent=2))

@@ -1,18 +1,18 @@
-"""idmint benchmarks: ``make bench`` (or ``python bench/run.py`` from the repository root).
+"""idmint benchmarks: ``make bench``, or ``python -m bench`` from the repository root.
 
 Runs each section, prints its table and writes every figure, with the machine it came from,
 to ``bench/results/latest.json``.  Speed goals are ratios against a baseline measured in the
 same run, so they hold on any machine.  With ``--check`` the exit status is 1 when a goal
 is missed (the ratio is noisy by a few percent, so a goal right at its bound may flip).
 
-A section is a module in this directory with ``run(progress) -> dict`` and a renderer
+A section is a module with ``run(progress) -> dict`` and a renderer
 (``table(section) -> (headers, rows)`` or ``lines(section) -> list[str]``); add new ones
-to ``SECTIONS``.  ``http`` (``http_service.py``) runs the service under ``wrk``.
+to ``SECTIONS``.  ``http`` (the package ``bench.http``) runs the service under ``wrk``.
 
-    python bench/run.py                 # all sections, about 5 minutes
-    python bench/run.py --quick         # a smoke run of 1.5-2 minutes; figures are rough
-    python bench/run.py --only core     # one section
-    python bench/run.py --only http --soak 1000000   # the HTTP section with the long soak
+    python -m bench                     # all sections, about 5 minutes
+    python -m bench --quick             # a smoke run of 1.5-2 minutes; figures are rough
+    python -m bench --only core         # one section
+    python -m bench --only http --soak 1000000   # the HTTP section with the long soak
 """
 
 from __future__ import annotations
@@ -30,16 +30,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-if str(HERE) not in sys.path:  # sections import each other as top-level modules
-    sys.path.insert(0, str(HERE))
+RESULTS = Path(__file__).resolve().parent / "results"
 
-# name -> module in bench/; run in this order.
+# name -> the section's module; run in this order.
 SECTIONS: dict[str, str] = {
-    "core": "core",
-    "breakdown": "breakdown",
-    "http": "http_service",
+    "core": "bench.micro.core",
+    "breakdown": "bench.micro.breakdown",
+    "http": "bench.http",
 }
 
 
@@ -125,7 +122,7 @@ def render(section: dict[str, Any], module: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=list(SECTIONS), action="append", help="run a section")
     parser.add_argument("--quick", action="store_true", help="short smoke run, rough figures")
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")

@@ -1,6 +1,6 @@
 """Where a mint and a verify spend their time beyond the raw signature operation.
 
-Three figures per operation, all timed as :mod:`core` times (interleaved best-of rounds):
+Three figures per operation, all timed as :mod:`bench.micro.core` times (interleaved best-of rounds):
 
 - the overhead: the full call minus the raw ``cryptography`` operation;
 - the library code alone: the same mint and verify with the key's ``cryptography`` object
@@ -24,9 +24,15 @@ import time
 from base64 import urlsafe_b64encode
 from typing import Any
 
-import core
 import orjson
-from core import (
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+from bench.micro import core
+from bench.micro.core import (
     EMAIL,
     MINT_STMT,
     ORGANIZATION,
@@ -37,12 +43,6 @@ from core import (
     make_fixture,
     measure,
 )
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
-
 from idmint import KeyRing, MintedToken, VerifiedToken
 from idmint.jose import jws as idmint_jws
 from idmint.jose._b64 import b64decode
@@ -316,5 +316,5 @@ def lines(section: dict[str, Any]) -> list[str]:
     return out
 
 
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":  # pragma: no cover - python -m bench --only breakdown: the report
     print("\n".join(lines(run(progress=print))))

@@ -1,6 +1,6 @@
 """What the baseline apps share: their configuration, the ASGI plumbing, the claims.
 
-The harness (``bench/http_service.py``) writes a JSON file and names it in
+The harness (``bench/http/deployment.py``) writes a JSON file and names it in
 ``BENCH_BASELINE_CONFIG``; every worker reads it once at import, so each request does only its
 own work.  Nothing here touches a store.
 """

@@ -5,7 +5,7 @@
 -- time; the jitter keeps the connections from marching in step).  wrk's latency figures never
 -- include that wait.  Without it, wrk sends the next request as soon as the answer arrives.
 --
--- done() prints one line, "BENCH_RESULT {json}", that bench/http_service.py parses.
+-- done() prints one line, "BENCH_RESULT {json}", that bench/http/load.py parses.
 
 local pace_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "0") or 0
 if pace_ms > 0 then
