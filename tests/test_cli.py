@@ -228,7 +228,7 @@ def test_token_user_id_json_has_exactly_the_seed_keys(
 def test_token_user_id_upserts_the_user_like_the_service_mint(
     run: Run, workspace: dict[str, Any], service: Callable[[], Idmint]
 ) -> None:
-    _mint(run, "--user-id", "u7", "--admin")
+    _mint(run, "--user-id", "u7", "--organization", "o6", "--admin")
     _mint(run, "--user-id", "u7", "--organization", "o7")
 
     user = service().users.get(workspace["apiKey"], "u7")
@@ -241,19 +241,24 @@ def test_token_user_id_needs_an_existing_user_without_auto_create(
 ) -> None:
     assert run("settings", "set", "--no-auto-create-users").exit_code == 0
 
-    _assert_clean_error(run("token", "--user-id", "ghost"), "user_not_found")
+    _assert_clean_error(
+        run("token", "--user-id", "ghost", "--organization", "org-1"), "user_not_found"
+    )
     run("users", "add", "ghost")
-    assert _claims(_mint(run, "--user-id", "ghost"))["sub"] == "ghost"
+    assert _claims(_mint(run, "--user-id", "ghost", "--organization", "org-1"))["sub"] == "ghost"
 
 
 def test_token_expires_in_sets_the_lifetime_within_the_bounds(
     run: Run, workspace: dict[str, Any], service: Callable[[], Idmint]
 ) -> None:
-    result = run("token", "--user-id", "u1", "--expires-in", "600", "--json")
+    result = run(
+        "token", "--user-id", "u1", "--organization", "org-1", "--expires-in", "600", "--json"
+    )
     assert json.loads(result.stdout)["expires_in"] == 600
 
     _assert_clean_error(
-        run("token", "--user-id", "u2", "--expires-in", "99999999"), "lifetime_out_of_bounds"
+        run("token", "--user-id", "u2", "--organization", "org-1", "--expires-in", "99999999"),
+        "lifetime_out_of_bounds",
     )
     with pytest.raises(Exception, match="u2"):
         service().users.get(workspace["apiKey"], "u2")
@@ -262,7 +267,7 @@ def test_token_expires_in_sets_the_lifetime_within_the_bounds(
 def test_token_mints_are_audited_with_actor_cli(
     run: Run, workspace: dict[str, Any], service: Callable[[], Idmint]
 ) -> None:
-    token = _mint(run, "--user-id", "u1")
+    token = _mint(run, "--user-id", "u1", "--organization", "org-1")
     run("token", "nobody@example.com")
 
     idmint = service()
@@ -305,7 +310,9 @@ def test_verify_valid_token_shows_header_and_claims_and_exits_0(
 def test_verify_tampered_token_exits_1_with_the_code_and_unverified_claims(
     run: Run, workspace: dict[str, Any]
 ) -> None:
-    forged = _tampered(_mint(run, "--user-id", "u1"), sub="admin", isAdmin=True)
+    forged = _tampered(
+        _mint(run, "--user-id", "u1", "--organization", "org-1"), sub="admin", isAdmin=True
+    )
 
     result = run("verify", forged)
 
@@ -407,8 +414,12 @@ def test_settings_show_bare_and_json(run: Run, workspace: dict[str, Any]) -> Non
     assert "Require JWT" in bare.stdout
     assert workspace["jwksUri"] in bare.stdout
     answer = json.loads(run("settings", "show", "--json").stdout)
+    # The workspace as the admin API answers it (one serializer for both).
+    created, updated = answer.pop("createdAt"), answer.pop("updatedAt")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z", created)
+    assert updated == created
     assert answer == {
-        "workspaceId": workspace["workspaceId"],
+        "id": workspace["workspaceId"],
         "name": "default",
         "apiKey": workspace["apiKey"],
         "issuer": workspace["issuer"],
@@ -467,7 +478,12 @@ def test_settings_set_changes_only_the_given_settings(
     assert answer["allowedDomains"] == ["app.example.com", "*.example.com"]
     assert (answer["name"], answer["requireJwt"]) == ("Acme", True)
     # New tokens take the new default lifetime at once.
-    assert json.loads(run("token", "--user-id", "u1", "--json").stdout)["expires_in"] == 3600
+    assert (
+        json.loads(run("token", "--user-id", "u1", "--organization", "org-1", "--json").stdout)[
+            "expires_in"
+        ]
+        == 3600
+    )
     assert run("settings", "set", "--clear-allowed-domains").exit_code == 0
     assert _settings(run)["allowedDomains"] == []
     changes = service().store.audit_events(workspace["workspaceId"], action="workspace.settings")
@@ -555,7 +571,9 @@ def test_several_workspaces_need_api_key(
     assert run("users", "add", "u1", "--api-key", other).exit_code == 0
     listed = json.loads(run("users", "list", "--api-key", other, "--json").stdout)
     assert [user["userId"] for user in listed["users"]] == ["u1"]
-    token = _mint(run, "--user-id", "u1", "--api-key", workspace["apiKey"])
+    token = _mint(
+        run, "--user-id", "u1", "--organization", "org-1", "--api-key", workspace["apiKey"]
+    )
     assert _claims(token)["aud"] == workspace["apiKey"]
     # A token of one workspace is not valid for the other.
     assert run("verify", token, "--api-key", other).exit_code == 1
@@ -591,7 +609,9 @@ def test_control_characters_from_users_and_tokens_are_not_sent_to_the_terminal(
 ) -> None:
     # User fields can come from a browser's identify; a bad token from anyone.
     service().users.create(workspace["apiKey"], "u1", actor="test", name="\x1b[2J[red]evil\x9b")
-    forged = _tampered(_mint(run, "--user-id", "u2"), sub="\x1b]0;pwned\x07", exp=1e300)
+    forged = _tampered(
+        _mint(run, "--user-id", "u2", "--organization", "org-1"), sub="\x1b]0;pwned\x07", exp=1e300
+    )
 
     outputs = [
         run("users", "list").stdout,
@@ -772,7 +792,9 @@ def test_revoke_and_audit_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("IDMINT_DATA_DIR", str(tmp_path))
     runner = CliRunner()
     assert runner.invoke(app, ["init"]).exit_code == 0
-    minted = runner.invoke(app, ["token", "--user-id", "user-1", "--json"])
+    minted = runner.invoke(
+        app, ["token", "--user-id", "user-1", "--organization", "org-1", "--json"]
+    )
     token = json.loads(minted.output)["access_token"]
     assert runner.invoke(app, ["verify", token]).exit_code == 0
     revoked = runner.invoke(app, ["revoke", "--user", "user-1", "--reason", "test", "--json"])

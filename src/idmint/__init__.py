@@ -1,79 +1,83 @@
 """idmint: mint short-lived signed user tokens and verify them strictly, offline or as a service."""
 
-from idmint.jose.algorithms import ALGORITHMS, Algorithm
-from idmint.jose.claims import ClaimsValidator, UserClaims
-from idmint.jose.clock import Clock, FrozenClock, SystemClock
-from idmint.jose.errors import (
-    AdminRequiredError,
-    AlgorithmMismatchError,
-    ApiKeyNotFoundError,
-    AuthTokenExpiredError,
-    AuthTokenNotFoundError,
-    AuthTokenRevokedError,
-    AuthTokenWrongWorkspaceError,
-    ClaimError,
-    ConfigurationError,
-    ConflictError,
-    CredentialError,
-    CredentialsMissingError,
-    EmailAmbiguousError,
-    EmailMismatchError,
-    EmailTakenError,
-    ForbiddenHeaderError,
-    IdentifyError,
-    IdentityMismatchError,
-    IdmintError,
-    InsecureFileModeError,
-    InvalidArgumentError,
-    InvalidAudienceError,
-    InvalidEmailError,
-    InvalidIssuerError,
-    InvalidKeyError,
-    InvalidLifetimeError,
-    InvalidSignatureError,
-    InvalidTokenTypeError,
-    JwtRequiredError,
-    KeyDecryptionError,
-    MalformedTokenError,
-    MasterKeyMismatchError,
-    MasterKeyMissingError,
-    MissingClaimError,
-    NoActiveKeyError,
-    NotFoundError,
-    OrganizationMismatchError,
-    OriginNotAllowedError,
-    RetiredKeyError,
-    SigningKeyError,
-    StoreNotFoundError,
-    TokenError,
-    TokenExpiredError,
-    TokenIssuedInFutureError,
-    TokenNotYetValidError,
-    TokenRevokedError,
-    TokenTooLargeError,
-    UnavailableError,
-    UnknownKeyError,
-    UnsecuredTokenError,
-    UnsupportedCriticalError,
-    UserExistsError,
-    UserMismatchError,
-    UserNotFoundError,
-    WorkspaceExistsError,
-    WorkspaceNotFoundError,
-)
-from idmint.jose.jwk import JWKSet, VerificationKey, import_jwk, thumbprint
-from idmint.jose.jws import JWSLimits
-from idmint.jose.keyring import KeyRing
-from idmint.jose.keys import KeyState, MasterKey, SigningKey
-from idmint.jose.tokens import (
-    LifetimeBounds,
-    MintedToken,
-    TokenMinter,
-    TokenVerifier,
-    VerifiedToken,
-    mint,
-    verify,
-)
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from idmint.jose.algorithms import ALGORITHMS, Algorithm
+    from idmint.jose.claims import ClaimsValidator, UserClaims
+    from idmint.jose.clock import Clock, FrozenClock, SystemClock
+    from idmint.jose.errors import (
+        AdminRequiredError,
+        AlgorithmMismatchError,
+        ApiKeyNotFoundError,
+        AuthTokenExpiredError,
+        AuthTokenNotFoundError,
+        AuthTokenRevokedError,
+        AuthTokenWrongWorkspaceError,
+        ClaimError,
+        ConfigurationError,
+        ConflictError,
+        CredentialError,
+        CredentialsMissingError,
+        EmailAmbiguousError,
+        EmailMismatchError,
+        EmailTakenError,
+        ForbiddenHeaderError,
+        IdentifyError,
+        IdentityMismatchError,
+        IdmintError,
+        InsecureFileModeError,
+        InvalidArgumentError,
+        InvalidAudienceError,
+        InvalidEmailError,
+        InvalidIssuerError,
+        InvalidKeyError,
+        InvalidLifetimeError,
+        InvalidSignatureError,
+        InvalidTokenTypeError,
+        JwtRequiredError,
+        KeyDecryptionError,
+        MalformedTokenError,
+        MasterKeyMismatchError,
+        MasterKeyMissingError,
+        MissingClaimError,
+        NoActiveKeyError,
+        NotFoundError,
+        OrganizationMismatchError,
+        OriginNotAllowedError,
+        RetiredKeyError,
+        SigningKeyError,
+        StoreNotFoundError,
+        StoreOutdatedError,
+        TokenError,
+        TokenExpiredError,
+        TokenIssuedInFutureError,
+        TokenNotYetValidError,
+        TokenRevokedError,
+        TokenTooLargeError,
+        UnavailableError,
+        UnknownKeyError,
+        UnsecuredTokenError,
+        UnsupportedCriticalError,
+        UserExistsError,
+        UserMismatchError,
+        UserNotFoundError,
+        WorkspaceExistsError,
+        WorkspaceNotFoundError,
+    )
+    from idmint.jose.jwk import JWKSet, VerificationKey, import_jwk, thumbprint
+    from idmint.jose.jws import JWSLimits
+    from idmint.jose.keyring import KeyRing
+    from idmint.jose.keys import KeyState, MasterKey, SigningKey
+    from idmint.jose.tokens import (
+        LifetimeBounds,
+        MintedToken,
+        TokenMinter,
+        TokenVerifier,
+        VerifiedToken,
+        mint,
+        verify,
+    )
 
 __version__ = "0.1.0"
 
@@ -132,6 +136,7 @@ __all__ = [
     "SigningKey",
     "SigningKeyError",
     "StoreNotFoundError",
+    "StoreOutdatedError",
     "SystemClock",
     "TokenError",
     "TokenExpiredError",
@@ -158,3 +163,102 @@ __all__ = [
     "thumbprint",
     "verify",
 ]
+
+# Where each public name lives; ``from idmint import X`` imports its module on first use.
+_LOCATIONS: dict[str, str] = {
+    "ALGORITHMS": "idmint.jose.algorithms",
+    "AdminRequiredError": "idmint.jose.errors",
+    "Algorithm": "idmint.jose.algorithms",
+    "AlgorithmMismatchError": "idmint.jose.errors",
+    "ApiKeyNotFoundError": "idmint.jose.errors",
+    "AuthTokenExpiredError": "idmint.jose.errors",
+    "AuthTokenNotFoundError": "idmint.jose.errors",
+    "AuthTokenRevokedError": "idmint.jose.errors",
+    "AuthTokenWrongWorkspaceError": "idmint.jose.errors",
+    "ClaimError": "idmint.jose.errors",
+    "ClaimsValidator": "idmint.jose.claims",
+    "Clock": "idmint.jose.clock",
+    "ConfigurationError": "idmint.jose.errors",
+    "ConflictError": "idmint.jose.errors",
+    "CredentialError": "idmint.jose.errors",
+    "CredentialsMissingError": "idmint.jose.errors",
+    "EmailAmbiguousError": "idmint.jose.errors",
+    "EmailMismatchError": "idmint.jose.errors",
+    "EmailTakenError": "idmint.jose.errors",
+    "ForbiddenHeaderError": "idmint.jose.errors",
+    "FrozenClock": "idmint.jose.clock",
+    "IdentifyError": "idmint.jose.errors",
+    "IdentityMismatchError": "idmint.jose.errors",
+    "IdmintError": "idmint.jose.errors",
+    "InsecureFileModeError": "idmint.jose.errors",
+    "InvalidArgumentError": "idmint.jose.errors",
+    "InvalidAudienceError": "idmint.jose.errors",
+    "InvalidEmailError": "idmint.jose.errors",
+    "InvalidIssuerError": "idmint.jose.errors",
+    "InvalidKeyError": "idmint.jose.errors",
+    "InvalidLifetimeError": "idmint.jose.errors",
+    "InvalidSignatureError": "idmint.jose.errors",
+    "InvalidTokenTypeError": "idmint.jose.errors",
+    "JWKSet": "idmint.jose.jwk",
+    "JWSLimits": "idmint.jose.jws",
+    "JwtRequiredError": "idmint.jose.errors",
+    "KeyDecryptionError": "idmint.jose.errors",
+    "KeyRing": "idmint.jose.keyring",
+    "KeyState": "idmint.jose.keys",
+    "LifetimeBounds": "idmint.jose.tokens",
+    "MalformedTokenError": "idmint.jose.errors",
+    "MasterKey": "idmint.jose.keys",
+    "MasterKeyMismatchError": "idmint.jose.errors",
+    "MasterKeyMissingError": "idmint.jose.errors",
+    "MintedToken": "idmint.jose.tokens",
+    "MissingClaimError": "idmint.jose.errors",
+    "NoActiveKeyError": "idmint.jose.errors",
+    "NotFoundError": "idmint.jose.errors",
+    "OrganizationMismatchError": "idmint.jose.errors",
+    "OriginNotAllowedError": "idmint.jose.errors",
+    "RetiredKeyError": "idmint.jose.errors",
+    "SigningKey": "idmint.jose.keys",
+    "SigningKeyError": "idmint.jose.errors",
+    "StoreNotFoundError": "idmint.jose.errors",
+    "StoreOutdatedError": "idmint.jose.errors",
+    "SystemClock": "idmint.jose.clock",
+    "TokenError": "idmint.jose.errors",
+    "TokenExpiredError": "idmint.jose.errors",
+    "TokenIssuedInFutureError": "idmint.jose.errors",
+    "TokenMinter": "idmint.jose.tokens",
+    "TokenNotYetValidError": "idmint.jose.errors",
+    "TokenRevokedError": "idmint.jose.errors",
+    "TokenTooLargeError": "idmint.jose.errors",
+    "TokenVerifier": "idmint.jose.tokens",
+    "UnavailableError": "idmint.jose.errors",
+    "UnknownKeyError": "idmint.jose.errors",
+    "UnsecuredTokenError": "idmint.jose.errors",
+    "UnsupportedCriticalError": "idmint.jose.errors",
+    "UserClaims": "idmint.jose.claims",
+    "UserExistsError": "idmint.jose.errors",
+    "UserMismatchError": "idmint.jose.errors",
+    "UserNotFoundError": "idmint.jose.errors",
+    "VerificationKey": "idmint.jose.jwk",
+    "VerifiedToken": "idmint.jose.tokens",
+    "WorkspaceExistsError": "idmint.jose.errors",
+    "WorkspaceNotFoundError": "idmint.jose.errors",
+    "import_jwk": "idmint.jose.jwk",
+    "mint": "idmint.jose.tokens",
+    "thumbprint": "idmint.jose.jwk",
+    "verify": "idmint.jose.tokens",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LOCATIONS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'idmint' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LOCATIONS])

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Final
 
-from idmint.jose.errors import IdmintError
+from idmint.jose.errors import IdmintError, InvalidArgumentError
 from idmint.jose.tokens import MintedToken
 from idmint.service import (
     AuditEvent,
@@ -32,6 +32,7 @@ __all__ = [
     "jwks_uri",
     "mint_by_email_json",
     "mint_by_user_id_json",
+    "parse_iso",
     "revocation_json",
     "signing_key_json",
     "user_json",
@@ -52,6 +53,23 @@ def iso(timestamp: float | None) -> str | None:
 @lru_cache(maxsize=256)  # every mint in the same second answers the same expiry
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(text: str, *, field: str) -> float:
+    """A time the wire gives as ISO 8601 (UTC when it names no zone), as POSIX seconds.
+
+    :raises InvalidArgumentError: naming ``field``, for anything else.
+    """
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    except (ValueError, OverflowError):
+        raise InvalidArgumentError(
+            f"{field} must be an ISO 8601 time such as 2027-01-31T12:00:00Z, not {text[:64]!r}.",
+            field=field,
+        ) from None
 
 
 def _camel(name: str) -> str:

@@ -60,6 +60,7 @@ status (``idmint.api.errors``).
     ├── UnavailableError                  unavailable
     └── ConfigurationError                configuration_invalid
         ├── StoreNotFoundError            store_not_found
+        ├── StoreOutdatedError            store_outdated
         ├── MasterKeyMissingError         master_key_missing
         ├── MasterKeyMismatchError        master_key_mismatch
         └── InsecureFileModeError         file_mode_insecure
@@ -112,6 +113,7 @@ __all__ = [
     "RetiredKeyError",
     "SigningKeyError",
     "StoreNotFoundError",
+    "StoreOutdatedError",
     "TokenError",
     "TokenExpiredError",
     "TokenIssuedInFutureError",
@@ -665,6 +667,28 @@ class StoreNotFoundError(ConfigurationError):
 
     def default_message(self) -> str:
         return f"No idmint store at {self.location}: run `idmint init` first."
+
+
+class StoreOutdatedError(ConfigurationError):
+    """Raised when the store's schema is older than this idmint's and the command may not
+    upgrade it (only ``idmint migrate`` and ``idmint serve --migrate`` do)."""
+
+    code = "store_outdated"
+    context_names = ("revision", "head")
+
+    def __init__(
+        self, message: str | None = None, *, revision: str | None = None, head: str | None = None
+    ) -> None:
+        self.revision = revision
+        self.head = head
+        super().__init__(message)
+
+    def default_message(self) -> str:
+        return (
+            f"The store's schema is at revision {self.revision}, behind this idmint's "
+            f"{self.head}: run `idmint migrate` first (once, with every server stopped or "
+            "about to be upgraded)."
+        )
 
 
 class MasterKeyMissingError(ConfigurationError):

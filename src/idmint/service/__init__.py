@@ -126,13 +126,18 @@ class Idmint:
         clock: Clock | None = None,
         schema: str | None = None,
         create: bool = False,
+        migrate: bool = False,
     ) -> Idmint:
-        """Open (and migrate) the store named by the settings, with a master key that opens
-        its signing keys.  The data directory is made private (0700) on the way.
+        """Open the store named by the settings, with a master key that opens its signing
+        keys.  The data directory is made private (0700) on the way.
 
         :param create: make the store, and the master key file when the store holds no sealed
-            key, if they are missing (``idmint init``).  Without it nothing is created.
+            key, if they are missing (``idmint init``); a new store gets the newest schema.
+            Without it nothing is created.
+        :param migrate: upgrade a schema that is behind (``idmint migrate``); without it such
+            a store is refused.
         :raises StoreNotFoundError: when ``create`` is false and there is no store.
+        :raises StoreOutdatedError: when the schema is behind and ``migrate`` is false.
         :raises MasterKeyMissingError: when there is no master key and none may be made.
         :raises MasterKeyMismatchError: when the master key cannot open the stored keys.
         :raises InsecureFileModeError: when ``master.key`` is readable or writable by others.
@@ -149,7 +154,10 @@ class Idmint:
             )
         try:
             with _opening_errors():
-                store.migrate()
+                if migrate or (create and store.revision() is None):
+                    store.migrate()
+                else:
+                    store.check_current()
                 if settings.database_url is None or settings.master_key is None:
                     private_dir(settings.data_dir, create=False)  # it holds the db or the key
                 master_key = store_master_key(settings, store, create=create)
@@ -159,6 +167,22 @@ class Idmint:
             store.close()
             raise
         return cls(settings, store, master_key, clock=clock)
+
+    @staticmethod
+    def schema_revisions(
+        settings: Settings, *, schema: str | None = None
+    ) -> tuple[str | None, str]:
+        """The store's schema revision and the newest this idmint knows (``idmint migrate``).
+
+        :raises StoreNotFoundError: when there is no store.
+        """
+        with _opening_errors():
+            store = Store.open(settings.resolved_database_url, schema=schema, create=False)
+        try:
+            with _opening_errors():
+                return store.revision(), store.head_revision()
+        finally:
+            store.close()
 
     def init_workspace(
         self,

@@ -22,6 +22,10 @@ from idmint.service.audit import AuditLog
 from idmint.service.origins import check_patterns
 from idmint.store import AuthToken, Store, Workspace
 
+# The longest an auth token may be made to live (an expiry is optional; without one it lives
+# until revoked).
+MAX_AUTH_TOKEN_LIFETIME = 10 * 365 * 86400
+
 __all__ = ["CreatedAuthToken", "Credential", "WorkspaceService"]
 
 _MAX_TTL = int(ABSOLUTE_MAX_LIFETIME.total_seconds())
@@ -156,8 +160,13 @@ class WorkspaceService:
     ) -> CreatedAuthToken:
         """A new named auth token; its secret is returned once and stored only as a hash."""
         workspace = self.get(api_key)
-        if expires_at is not None and expires_at <= self._clock.now():
+        now = self._clock.now()
+        if expires_at is not None and expires_at <= now:
             raise InvalidArgumentError("expiresAt must lie in the future.", field="expiresAt")
+        if expires_at is not None and expires_at > now + MAX_AUTH_TOKEN_LIFETIME:
+            raise InvalidArgumentError(
+                "expiresAt may lie at most ten years ahead.", field="expiresAt"
+            )
         secret = new_secret()
         record = AuthToken(
             id=new_id("at"),

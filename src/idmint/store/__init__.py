@@ -44,6 +44,7 @@ from idmint.jose.errors import (
     IdmintError,
     InvalidArgumentError,
     StoreNotFoundError,
+    StoreOutdatedError,
     UnavailableError,
     UserExistsError,
 )
@@ -320,6 +321,32 @@ class Store:
         """Whether the database holds idmint's schema (Alembic's version table is there)."""
         with self.engine.connect() as connection:
             return inspect(connection).has_table("alembic_version")
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at (None: no idmint schema)."""
+        with self.engine.connect() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                return None
+            found = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        return None if found is None else str(found)
+
+    @staticmethod
+    def head_revision() -> str:
+        """The newest schema revision this idmint knows."""
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        head = ScriptDirectory.from_config(config).get_current_head()
+        assert head is not None  # noqa: S101 - the migrations directory is part of idmint
+        return head
+
+    def check_current(self) -> None:
+        """:raises StoreOutdatedError: the schema is behind this idmint's."""
+        current, head = self.revision(), self.head_revision()
+        if current != head:
+            raise StoreOutdatedError(revision=current, head=head)
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to the newest migration (or to ``revision``).
