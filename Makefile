@@ -62,6 +62,7 @@ lint: env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy src
+	$(BIN)/lint-imports --no-cache
 
 fmt: env
 	$(BIN)/ruff format .
@@ -81,7 +82,7 @@ bench: env
 
 # First run: creates the workspace and prints its credentials once; later runs just serve.
 run: env-server
-	$(BIN)/idmint init --if-missing
+	$(BIN)/idmint init --if-missing --serving
 	$(BIN)/idmint serve
 
 clean:
