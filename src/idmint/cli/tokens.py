@@ -43,19 +43,9 @@ def _remote_credentials(api_key: str | None, *, secret: bool) -> tuple[str, str]
 
 
 def _check_url(url: str) -> str:
-    from urllib.parse import urlsplit
+    from idmint.client._http import checked_url
 
-    from idmint.jose.errors import InvalidArgumentError
-
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        found = "no scheme" if not parts.scheme else f"the scheme {parts.scheme!r}"
-        raise InvalidArgumentError(
-            f"--url must be an http:// or https:// URL such as https://idmint.example.com; "
-            f"{url!r} has {found}.",
-            field="url",
-        )
-    return url.rstrip("/")
+    return checked_url(url, what="--url")
 
 
 def token(

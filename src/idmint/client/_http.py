@@ -32,7 +32,7 @@ from idmint.client._models import (
     Workspace,
     parse_time,
 )
-from idmint.jose.errors import CredentialsMissingError, IdmintError
+from idmint.jose.errors import CredentialsMissingError, IdmintError, InvalidArgumentError
 
 __all__ = ["UNSET", "USER_AGENT", "Call", "Requests", "Unset"]
 
@@ -159,6 +159,28 @@ def _created_auth_token(response: httpx.Response) -> tuple[AuthTokenInfo, str]:
     return AuthTokenInfo.from_json(body["authToken"]), str(body["secret"])
 
 
+def checked_url(url: str, *, what: str = "The base URL") -> str:
+    """``url`` without a trailing slash, once it is an http(s) URL with a host.
+
+    :raises InvalidArgumentError: otherwise, saying what is wrong (a URL without a scheme
+        would otherwise surface as the server being unavailable).
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        found = (
+            "the URL has no scheme"
+            if not parts.scheme or not parts.netloc
+            else f"its scheme is {parts.scheme!r}"
+        )
+        raise InvalidArgumentError(
+            f"{what} must be an http:// or https:// URL such as https://idmint.example.com; "
+            f"{url[:200]!r}: {found}."
+        )
+    return url.rstrip("/")
+
+
 def _nothing(_response: httpx.Response) -> None:
     return None
 
@@ -180,7 +202,7 @@ class Requests:
         auth_token: str | None,
         admin_token: str | None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = checked_url(base_url)
         self.api_key = api_key
         self._auth_token = auth_token
         self._admin_token = admin_token
@@ -260,7 +282,7 @@ class Requests:
             self._url("/api/v1/tokens"),
             _access_token,
             json={"username": email},
-            headers={"Authorization": f"Outseta {pair}"},
+            headers={"Authorization": f"idmint {pair}"},
         )
 
     # --- identify and public documents -------------------------------------------------------

@@ -110,7 +110,7 @@ class IdmintClient(HttpClientOwner):
         is_admin: bool = False,
         expires_in: int | timedelta | None = None,
     ) -> GeneratedToken:
-        """Mint a user token (``POST /v1/auth/token/get``, the first API shape).
+        """Mint a user token by user id (``POST /v1/auth/token/get``).
 
         :param user_id: your id of the user; the token's ``sub``.
         :param organization_id: bound into the token; identify must name the same.
@@ -128,8 +128,8 @@ class IdmintClient(HttpClientOwner):
         )
 
     def token_for_email(self, email: str) -> GeneratedToken:
-        """Mint a token for the existing user with ``email`` (``POST /api/v1/tokens``, the
-        second API shape, ``Authorization: Outseta API_KEY:AUTH_TOKEN``).
+        """Mint by email, for the existing user with ``email`` (``POST /api/v1/tokens``, with
+        ``Authorization: idmint API_KEY:AUTH_TOKEN``).
 
         :raises UserNotFoundError: no user has this email (none is created).
         :raises InvalidEmailError: not an email address.

@@ -32,6 +32,7 @@ from typing import Final
 import httpx
 
 from idmint.client._errors import error_from_response, transport_error
+from idmint.client._http import checked_url
 from idmint.client._transport import AsyncHttpClientOwner, HttpClientOwner
 from idmint.jose.claims import DEFAULT_LEEWAY
 from idmint.jose.clock import Clock, SystemClock
@@ -179,7 +180,10 @@ class _Base:
         self.audience = audience
         self.clock: Clock = clock or SystemClock()
         self._cache = _KeyCache(
-            jwks_uri or f"{issuer.rstrip('/')}/.well-known/jwks.json", min_refetch_interval
+            checked_url(
+                jwks_uri or f"{issuer.rstrip('/')}/.well-known/jwks.json", what="The JWKS URL"
+            ),
+            min_refetch_interval,
         )
         self._verifier = TokenVerifier(
             self._cache, issuer=issuer, audience=audience, clock=self.clock, leeway=leeway

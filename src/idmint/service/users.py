@@ -25,7 +25,7 @@ EMAIL_CACHE_SIZE = 100_000  # users found by email kept per instance
 
 
 class UserService:
-    """Admin operations on users, and the look-up by email of the second mint shape.
+    """Admin operations on users, and the look-up of mint by email.
 
     :param cache_seconds: how long a user found by email may be reused before the store is
         read again (``IDMINT_CREDENTIAL_CACHE_SECONDS``); a change to the user on this

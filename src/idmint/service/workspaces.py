@@ -111,6 +111,11 @@ class WorkspaceService:
             generation = self._workspaces.generation
             workspace = self._store.workspace_by_api_key(api_key)
             if workspace is None:
+                if api_key.startswith("sk_"):
+                    raise ApiKeyNotFoundError(
+                        "API key not found: this looks like an auth token (sk_...), not an API "
+                        "key (pk_...); are the two swapped?"
+                    )
                 raise ApiKeyNotFoundError()
             self._workspaces.put(api_key, workspace, generation=generation)
         return workspace
@@ -224,6 +229,11 @@ class WorkspaceService:
             generation = self._credentials.generation
             row = self._store.auth_token_by_hash(secret_hash)
             if row is None or not secrets_equal(row.secret_hash, secret_hash):
+                if secret.startswith("pk_"):
+                    raise AuthTokenNotFoundError(
+                        "Auth token not found: this looks like an API key (pk_...), not an "
+                        "auth token (sk_...)."
+                    )
                 raise AuthTokenNotFoundError()
             record = Credential.of(row)
             self._credentials.put(secret_hash, record, generation=generation)
