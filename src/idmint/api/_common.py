@@ -74,5 +74,5 @@ def json_response(
 
 def service_of(request: Request) -> Idmint:
     """The application's :class:`~idmint.service.Idmint`."""
-    service: Idmint = request.app.state.idmint
+    service: Idmint = request.app.state.service
     return service

@@ -52,7 +52,7 @@ def create_app(
             if service is not None
             else await run_in_threadpool(lambda: Idmint.open(settings, clock=clock, create=False))
         )
-        app.state.idmint = running
+        app.state.service = running
         if owned:
             # Everything loaded so far (the libraries, the app, the caches' first fill) lives
             # as long as the process: keep it out of the collector's view.  A full collection
@@ -77,7 +77,7 @@ def create_app(
         redoc_url=None,
     )
     if service is not None:
-        app.state.idmint = service
+        app.state.service = service
     routers = (
         mint.router,
         identify.router,

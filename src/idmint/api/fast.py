@@ -240,7 +240,7 @@ class FastPath:
 
 
 def _service(scope: Scope) -> Idmint:
-    service: Idmint = scope["app"].state.idmint
+    service: Idmint = scope["app"].state.service
     return service
 
 
