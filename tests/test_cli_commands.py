@@ -274,3 +274,17 @@ def test_a_url_without_a_scheme_is_said_to_be_one(env: Path) -> None:
     assert result.exit_code == 1
     assert "[invalid_argument]" in result.stderr
     assert "no scheme" in result.stderr
+
+
+def test_tables_fit_the_terminal(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    init()
+    long = "a-very-long-user-identifier-" * 3
+    added = run("users", "add", long, "--email", f"{'x' * 40}@example.com", "--name", "N " * 30)
+    assert added.exit_code == 0, added.output
+    for width in (60, 100):
+        monkeypatch.setenv("COLUMNS", str(width))
+        for args in (("users", "list"), ("keys", "list"), ("auth-tokens", "list"), ("audit",)):
+            result = run(*args)
+            assert result.exit_code == 0, result.output
+            widest = max(len(line) for line in result.stdout.splitlines())
+            assert widest <= width, (args, width, result.stdout)

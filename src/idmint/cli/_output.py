@@ -26,6 +26,7 @@ __all__ = [
     "fail",
     "fields_table",
     "plain",
+    "show",
     "stderr",
     "stdout",
     "table",
@@ -88,8 +89,36 @@ def table(*columns: str, caption: str | None = None, **options: Any) -> Table:
     unbroken = set(options.pop("no_wrap", ()))
     made = Table(caption=caption, caption_justify="left", **options)
     for column in columns:
-        made.add_column(column, overflow="fold", no_wrap=column in unbroken)
+        # At least as wide as the heading's longest word, where there is room (see show).
+        made.add_column(
+            column,
+            overflow="fold",
+            no_wrap=column in unbroken,
+            min_width=max(len(word) for word in column.split()),
+        )
     return made
+
+
+def show(rows: Table) -> None:
+    """Print a :func:`table` on stdout, within the terminal's width: on one too narrow for
+    every heading's longest word beside the unbroken columns, the headings may fold too."""
+    from rich.console import Console
+    from rich.text import Text
+
+    out = Console(highlight=False)  # not soft_wrap: the caption wraps within the width too
+    needed = 3 * len(rows.columns) + 1  # borders and padding
+    for column in rows.columns:
+        if column.no_wrap:
+            cells = [column.header, *column.cells]
+            needed += max(
+                Text.from_markup(cell).cell_len if isinstance(cell, str) else 1 for cell in cells
+            )
+        else:
+            needed += column.min_width or 1
+    if needed > out.width:
+        for column in rows.columns:
+            column.min_width = None
+    out.print(rows)
 
 
 def fields_table(title: str, values: Mapping[str, Any]) -> Table:

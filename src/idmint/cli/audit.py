@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from idmint.cli._context import ApiKeyOption, JsonOption, open_service, workspace_of
-from idmint.cli._output import echo_json, plain, stdout, table, when
+from idmint.cli._output import echo_json, plain, show, stdout, table, when
 
 __all__ = ["audit", "revoke"]
 
@@ -132,4 +132,4 @@ def audit(
             plain(event.reason_code or ""),
             plain(event.subject or ""),
         )
-    stdout().print(rows)
+    show(rows)

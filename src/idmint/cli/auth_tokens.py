@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from idmint.cli._context import ApiKeyOption, JsonOption, open_service, workspace_of
-from idmint.cli._output import echo_json, plain, stdout, table, when
+from idmint.cli._output import echo_json, plain, show, stdout, table, when
 
 __all__ = ["app"]
 
@@ -62,6 +62,10 @@ def create(
     out.print("  [bold red]Store it now; it is never shown again.[/] Keep it on your backend only.")
 
 
+def _short(seconds: float | None) -> str:
+    return when(seconds)[:16].replace("T", " ")
+
+
 @app.command("list")
 def list_tokens(api_key: ApiKeyOption = None, as_json: JsonOption = False) -> None:
     """List the workspace's auth tokens: name, prefix, created, last used, expiry and whether
@@ -83,7 +87,7 @@ def list_tokens(api_key: ApiKeyOption = None, as_json: JsonOption = False) -> No
         "id",
         "name",
         "prefix",
-        "created",
+        "created (UTC)",
         "last used",
         "expires",
         "revoked",
@@ -94,12 +98,12 @@ def list_tokens(api_key: ApiKeyOption = None, as_json: JsonOption = False) -> No
             token.id,
             plain(token.name),
             token.prefix,
-            when(token.created_at)[:16],
-            when(token.last_used_at)[:16],
-            when(token.expires_at)[:16],
-            when(token.revoked_at)[:16] if token.revoked_at else "",
+            _short(token.created_at),
+            _short(token.last_used_at),
+            _short(token.expires_at),
+            _short(token.revoked_at) if token.revoked_at else "",
         )
-    stdout().print(rows)
+    show(rows)
 
 
 @app.command("revoke")

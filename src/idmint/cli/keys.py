@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from idmint.cli._context import ApiKeyOption, JsonOption, open_service, workspace_of
-from idmint.cli._output import echo_json, plain, stdout, table
+from idmint.cli._output import echo_json, plain, show, stdout, table
 
 if TYPE_CHECKING:
     from idmint.service import Idmint, SigningKeyRow
@@ -44,7 +44,7 @@ def _print(keys: list[dict[str, Any]], *, as_json: bool) -> None:
             else ""
         )
         rows.add_row(plain(key["kid"]), key["alg"], key["state"], _short(since), step)
-    stdout().print(rows)
+    show(rows)
 
 
 @app.command("list")

@@ -9,6 +9,7 @@ import typer
 
 from idmint.cli._context import ApiKeyOption, JsonOption, open_service, workspace_of
 from idmint.cli._output import echo_json, plain, stdout, table
+from idmint.cli._output import show as show_table
 
 if TYPE_CHECKING:
     from idmint.service import Idmint, Workspace
@@ -52,7 +53,7 @@ def _print(values: dict[str, Any], *, as_json: bool) -> None:
         plain(", ".join(values["allowedDomains"]) or "(any)"),
         "--allowed-domain",
     )
-    out.print(rows)
+    show_table(rows)
 
 
 @app.callback()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from idmint.cli._context import ApiKeyOption, JsonOption, open_service, workspace_of
-from idmint.cli._output import ask, echo_json, plain, stdout, table, when
+from idmint.cli._output import ask, echo_json, plain, show, stdout, table, when
 
 if TYPE_CHECKING:
     from idmint.service import UserProfile
@@ -114,7 +114,7 @@ def list_users(
             "yes" if user.is_admin else "no",
             when(user.created_at)[:16].replace("T", " "),
         )
-    out.print(rows)
+    show(rows)
     if following is not None:
         out.print(f"More: idmint users list --after {plain(following)}")
 
@@ -219,4 +219,4 @@ def duplicates(api_key: ApiKeyOption = None, as_json: JsonOption = False) -> Non
             plain(user.user_id),
             when(user.created_at)[:16].replace("T", " "),
         )
-    out.print(rows)
+    show(rows)
