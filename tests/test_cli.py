@@ -666,6 +666,8 @@ def test_serve_migrates_then_runs_the_app_factory(
                 "workers": 2,
                 "access_log": False,
                 "server_header": False,
+                "http": "idmint.api.edge:EdgeProtocol",
+                "timeout_keep_alive": 75.0,
             },
         )
     ]
@@ -714,6 +716,8 @@ def test_serve_defaults_come_from_settings(
             "workers": 1,
             "access_log": False,
             "server_header": False,
+            "http": "idmint.api.edge:EdgeProtocol",
+            "timeout_keep_alive": 75.0,
         }
     ]
 

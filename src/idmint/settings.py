@@ -119,6 +119,49 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         65536, ge=1024, le=10_485_760, description="Largest accepted request body, in bytes."
     )
+    max_header_bytes: int = Field(
+        16384,
+        ge=1024,
+        le=1_048_576,
+        description="Largest request line and headers together, in bytes; more is answered 431 "
+        "and the connection closed (nginx's default buffers hold 4 x 8 KiB).",
+    )
+    max_headers: int = Field(
+        100,
+        ge=8,
+        le=10_000,
+        description="Most header lines a request may carry; more is answered 431.",
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        ge=0.5,
+        le=300,
+        description="Time a client has to send a request's line and headers, from its first "
+        "byte (or from connecting); slower is answered 408 and closed (slowloris).",
+    )
+    body_timeout_seconds: float = Field(
+        10.0,
+        ge=0.5,
+        le=300,
+        description="Time a client has to send a request's body once its headers are in; "
+        "slower is answered 408 and closed.",
+    )
+    max_connections: int = Field(
+        2048,
+        ge=1,
+        le=1_000_000,
+        description="Open connections one worker keeps; a connection past it is answered 503 "
+        "(with Retry-After) and closed at once.",
+    )
+    keep_alive_seconds: float = Field(
+        75.0,
+        ge=1,
+        le=3600,
+        description="How long an idle keep-alive connection stays open: longer than the load "
+        "balancer's idle timeout in front (AWS ALB 60 s, nginx upstream keepalive 60 s), so "
+        "that the balancer, not idmint, closes it and no request races a close. Google Cloud "
+        "load balancers keep 600 s: set 620 behind them.",
+    )
 
     @field_validator("signing_algorithm")
     @classmethod

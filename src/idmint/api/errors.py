@@ -36,8 +36,11 @@ from idmint.serializers import error_fields
 
 __all__ = [
     "STATUSES",
+    "HeadersTooLargeError",
     "MethodNotAllowedError",
+    "RequestTimeoutError",
     "RequestTooLargeError",
+    "ServerBusyError",
     "UnsupportedMediaTypeError",
     "envelope",
     "error_response",
@@ -70,9 +73,36 @@ class MethodNotAllowedError(IdmintError):
     code = "method_not_allowed"
 
 
+class HeadersTooLargeError(InvalidArgumentError):
+    """Raised when a request's line and headers are larger, or its header lines more, than
+    the edge takes."""
+
+    code = "request_headers_too_large"
+
+
+class RequestTimeoutError(InvalidArgumentError):
+    """Raised when a client takes longer than the edge allows to send a request's headers or
+    body."""
+
+    code = "request_timeout"
+
+
+class ServerBusyError(core.UnavailableError):
+    """Raised when a worker already holds as many connections as it takes."""
+
+    code = "server_busy"
+
+
 def http_error_classes() -> list[type[IdmintError]]:
     """The error classes only HTTP has (beside the core's :func:`~idmint.jose.errors.error_classes`)."""
-    return [RequestTooLargeError, UnsupportedMediaTypeError, MethodNotAllowedError]
+    return [
+        RequestTooLargeError,
+        UnsupportedMediaTypeError,
+        MethodNotAllowedError,
+        HeadersTooLargeError,
+        RequestTimeoutError,
+        ServerBusyError,
+    ]
 
 
 _INVALID: Final = (400, "INVALID_ARGUMENT")
@@ -103,6 +133,8 @@ STATUSES: Final[Mapping[type[IdmintError], tuple[int, str]]] = MappingProxyType(
         core.IdentifyError: _DENIED,
         core.JwtRequiredError: _UNAUTHENTICATED,
         MethodNotAllowedError: (405, "INVALID_ARGUMENT"),
+        HeadersTooLargeError: (431, "INVALID_ARGUMENT"),
+        RequestTimeoutError: (408, "INVALID_ARGUMENT"),
         core.UnavailableError: _UNAVAILABLE,
     }
 )

@@ -77,6 +77,10 @@ def serve(
         # No "server: uvicorn" on every answer: it tells a scanner what to try, and costs
         # a header per response.
         server_header=False,
+        # The bounded edge: header size and count, header and body timeouts, a connection
+        # cap (idmint.api.edge); and an idle keep-alive longer than a balancer's.
+        http="idmint.api.edge:EdgeProtocol",
+        timeout_keep_alive=settings.keep_alive_seconds,
     )
 
 
