@@ -32,8 +32,7 @@ class Edge:
     pid: int
 
     def connect(self) -> socket.socket:
-        sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
-        return sock
+        return socket.create_connection(("127.0.0.1", self.port), timeout=30)
 
     def rss_kib(self) -> int:
         total = 0
