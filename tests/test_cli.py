@@ -667,7 +667,7 @@ def test_serve_migrates_then_runs_the_app_factory(
                 "access_log": False,
                 "server_header": False,
                 "http": "idmint.api.edge:EdgeProtocol",
-                "timeout_keep_alive": 75.0,
+                "timeout_keep_alive": 75,
             },
         )
     ]
@@ -717,7 +717,7 @@ def test_serve_defaults_come_from_settings(
             "access_log": False,
             "server_header": False,
             "http": "idmint.api.edge:EdgeProtocol",
-            "timeout_keep_alive": 75.0,
+            "timeout_keep_alive": 75,
         }
     ]
 

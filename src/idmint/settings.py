@@ -153,8 +153,8 @@ class Settings(BaseSettings):
         description="Open connections one worker keeps; a connection past it is answered 503 "
         "(with Retry-After) and closed at once.",
     )
-    keep_alive_seconds: float = Field(
-        75.0,
+    keep_alive_seconds: int = Field(
+        75,
         ge=1,
         le=3600,
         description="How long an idle keep-alive connection stays open: longer than the load "
