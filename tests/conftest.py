@@ -150,7 +150,7 @@ def idmint_init(env: dict[str, str]) -> dict[str, Any]:
 
 
 # The admin credential the real-process suites give ``idmint serve`` (IDMINT_ADMIN_TOKEN).
-ADMIN_TOKEN = "x" * 40
+ADMIN_TOKEN = "adm-Q7v2LkP9xR4tW8zN3mB6cF1hJ5sD0gYe"  # 36 characters, not a placeholder
 
 
 @dataclass(frozen=True)

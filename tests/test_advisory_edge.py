@@ -40,7 +40,7 @@ from idmint.service import Idmint
 from idmint.settings import Settings
 from test_advisory import AUDIENCE, ES256_JWK, FIXED_JWKS, ISSUER, LEEWAY, NOW
 
-ADMIN_TOKEN = "e" * 40
+ADMIN_TOKEN = "adm-Q7v2LkP9xR4tW8zN3mB6cF1hJ5sD0gYe"  # 36 characters, not a placeholder
 DAY = 86400
 LONGEST = int(ABSOLUTE_MAX_LIFETIME.total_seconds()) + LEEWAY  # the longest exp - iat accepted
 

@@ -63,3 +63,32 @@ def test_production_requires_an_https_public_url(public_url: str | None) -> None
     assert Settings(environment="production", public_url="https://id.example.com").base_url == (
         "https://id.example.com"
     )
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "a",
+        "changeme",
+        "x" * 40,
+        "changeme-changeme-changeme-changeme",
+        "my-secret-admin-token-for-the-cluster-2026",
+        "short-but-random-Q7v2Lk",
+    ],
+)
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_a_weak_admin_token_is_refused_in_every_mode(token: str, environment: str) -> None:
+    with pytest.raises(ValidationError, match=r"secrets.token_urlsafe\(32\)"):
+        Settings(
+            admin_token=token,
+            environment=environment,
+            public_url="https://id.example.com",
+        )
+
+
+def test_a_random_admin_token_is_accepted() -> None:
+    import secrets
+
+    for _ in range(200):
+        token = secrets.token_urlsafe(32)
+        assert Settings(admin_token=token).admin_token is not None

@@ -18,6 +18,8 @@ from idmint.jose.algorithms import ALGORITHMS
 __all__ = ["Settings"]
 
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "admin", "password", "test", "example"}
+MIN_ADMIN_TOKEN_CHARS = 32
+_GENERATE = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
 class Settings(BaseSettings):
@@ -190,14 +192,29 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("admin_token")
+    @classmethod
+    def _strong_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # In every mode: a weak admin credential opens every workspace, development or not.
+        if value is None:
+            return None
+        token = value.get_secret_value()
+        lowered = token.lower()
+        if (
+            len(token) < MIN_ADMIN_TOKEN_CHARS
+            or any(word in lowered for word in _PLACEHOLDERS if len(word) >= 6)
+            or len(set(token)) < 12  # "aaaa...", "changeme-changeme-...": not random
+        ):
+            raise ValueError(
+                f"admin_token must be at least {MIN_ADMIN_TOKEN_CHARS} random characters, not a "
+                f"placeholder; generate one with: {_GENERATE}"
+            )
+        return value
+
     @model_validator(mode="after")
     def _production_is_strict(self) -> Settings:
         if self.environment != "production":
             return self
-        if self.admin_token is not None:
-            token = self.admin_token.get_secret_value()
-            if token.lower() in _PLACEHOLDERS or len(token) < 32:
-                raise ValueError("admin_token must be at least 32 random characters in production")
         if self.public_url is None or not self.public_url.startswith("https://"):
             raise ValueError("public_url must be set to an https:// URL in production")
         return self

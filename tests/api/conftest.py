@@ -34,7 +34,7 @@ from idmint.service import Idmint
 from idmint.settings import Settings
 from idmint.store import Base
 
-ADMIN_TOKEN = "a" * 40
+ADMIN_TOKEN = "adm-Q7v2LkP9xR4tW8zN3mB6cF1hJ5sD0gYe"  # 36 characters, not a placeholder
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),

@@ -28,7 +28,7 @@ from idmint.client import AsyncIdmintClient, AsyncRemoteVerifier, IdmintClient, 
 from idmint.service import Idmint
 from idmint.settings import Settings
 
-ADMIN_TOKEN = "a" * 40
+ADMIN_TOKEN = "adm-Q7v2LkP9xR4tW8zN3mB6cF1hJ5sD0gYe"  # 36 characters, not a placeholder
 USER = {"userId": "user-1", "organizationId": "org-1", "email": "ann@example.com"}
 
 

@@ -27,7 +27,7 @@ from idmint.jose.errors import (
     UserNotFoundError,
 )
 
-from .conftest import USER, App
+from .conftest import ADMIN_TOKEN, USER, App
 
 
 def test_get_workspace(app: App, client: IdmintClient) -> None:
@@ -273,7 +273,7 @@ def test_admin_token_creates_and_lists_workspaces(app: App, admin: IdmintClient)
 
 def test_admin_token_is_preferred_for_the_admin_api(app: App) -> None:
     # A wrong auth token would fail; the admin token carries the admin calls.
-    client = app.client(auth_token="sk_wrong", admin_token="a" * 40)
+    client = app.client(auth_token="sk_wrong", admin_token=ADMIN_TOKEN)
     assert client.get_workspace().api_key == app.api_key
 
 

@@ -20,7 +20,7 @@ from idmint.jose.errors import (
     UserNotFoundError,
 )
 
-from .conftest import USER, App
+from .conftest import ADMIN_TOKEN, USER, App
 
 pytestmark = pytest.mark.anyio
 
@@ -88,7 +88,7 @@ async def test_admin_operations(app: App, aclient: AsyncIdmintClient) -> None:
     assert rotated.kid in {k["kid"] for k in (await aclient.jwks())["keys"]}
     with pytest.raises(AdminRequiredError):
         await aclient.list_workspaces()
-    async with app.async_client(admin_token="a" * 40) as admin:
+    async with app.async_client(admin_token=ADMIN_TOKEN) as admin:
         created = await admin.create_workspace("acme")
         assert len(await admin.list_workspaces()) == 2
         assert created.secret

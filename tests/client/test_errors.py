@@ -36,7 +36,7 @@ from idmint.jose.errors import (
 )
 from idmint.serializers import error_fields
 
-from .conftest import USER, App
+from .conftest import ADMIN_TOKEN, USER, App
 
 
 def _envelope(cls: type[IdmintError], **extra: Any) -> dict[str, Any]:
@@ -329,7 +329,7 @@ def test_real_answers_through_the_client(app: App, client: IdmintClient) -> None
     cases: list[tuple[type[IdmintError], Any]] = [
         (
             WorkspaceNotFoundError,
-            lambda: app.client(api_key="pk_nope", admin_token="a" * 40).get_workspace(),
+            lambda: app.client(api_key="pk_nope", admin_token=ADMIN_TOKEN).get_workspace(),
         ),
         (
             ApiKeyNotFoundError,

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import free_port, idmint_init, idmint_serve, postgres_schema
 
-ADMIN_TOKEN = "x" * 40
+ADMIN_TOKEN = "adm-Q7v2LkP9xR4tW8zN3mB6cF1hJ5sD0gYe"  # 36 characters, not a placeholder
 CLIENTS = 8  # K: client threads, half on each mint shape
 PER_PHASE = 25  # N: requests each client makes in each phase before the next step
 MAX_PER_CLIENT = 500  # bounds the run: at most CLIENTS * MAX_PER_CLIENT requests

@@ -88,7 +88,12 @@ def create_app(
     )
     routes = [route for router in routers for route in router.routes]
     install_error_handlers(app, routes)
-    app.fast_path = FastPath(app.framework, routes, limit=settings.max_body_bytes)
+    app.fast_path = FastPath(
+        app.framework,
+        routes,
+        limit=settings.max_body_bytes,
+        hsts=settings.base_url.startswith("https://"),
+    )
     for router in routers:
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -24,7 +24,7 @@ from idmint.api.bodies import BodyRoute
 from idmint.api.schemas import ErrorEnvelope
 from idmint.jose.errors import NotFoundError
 
-__all__ = ["Asset", "router", "sdk"]
+__all__ = ["HTML_HEADERS", "Asset", "router", "sdk"]
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 SDK_MAX_AGE: Final = 300  # the stable URL: a new release reaches browsers within 5 minutes
@@ -156,10 +156,23 @@ def sdk_versioned(digest: str, request: Request) -> Response:
     return asset.response(request, IMMUTABLE)
 
 
+#: What every HTML page of idmint's says to the browser: its own scripts only (no inline
+#: script, so an injected one does not run), never in a frame, no referrer sent on.
+HTML_HEADERS: Final = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 @router.get("/docs", include_in_schema=False)
 def docs_page() -> Response:
     """Swagger UI over ``/openapi.json``."""
-    return Response(_DOCS_PAGE, media_type="text/html; charset=utf-8")
+    return Response(_DOCS_PAGE, media_type="text/html; charset=utf-8", headers=HTML_HEADERS)
 
 
 @router.get("/docs/assets/{name}", include_in_schema=False)

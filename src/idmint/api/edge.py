@@ -74,6 +74,8 @@ def _refusal(error: IdmintError, extra: tuple[tuple[bytes, bytes], ...] = ()) ->
     head = [
         b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status]),
         b"content-type: application/json\r\n",
+        b"cache-control: no-store\r\n",
+        b"x-content-type-options: nosniff\r\n",
         b"content-length: %d\r\n" % len(body),
         b"connection: close\r\n",
         *(name + b": " + value + b"\r\n" for name, value in extra),

@@ -91,9 +91,16 @@ class FastPath:
         *,
         limit: int,
         serve_hot_routes: bool = True,
+        hsts: bool = False,
     ) -> None:
         self.app = app
         self.posts, self.gets = _fast_routes(routes)
+        # On every answer (see _secured); HSTS only when the public URL is https.
+        self.security_headers: Headers = [(b"x-content-type-options", b"nosniff")]
+        if hsts:
+            self.security_headers.append(
+                (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+            )
         self.limit = limit
         self.serve_hot_routes = serve_hot_routes
 
@@ -104,6 +111,7 @@ class FastPath:
         path: str = scope["path"]
         method: str = scope["method"]
         headers: dict[bytes, bytes] = dict(scope["headers"])
+        send = _secured(send, self.security_headers)
 
         browser = path in BROWSER_PATHS or path.startswith(_SDK_PREFIX)
         origin = headers.get(b"origin") if browser else None
@@ -293,6 +301,25 @@ async def _preflight(send: Send, cors: Headers) -> None:
         }
     )
     await send({"type": "http.response.body", "body": b""})
+
+
+_NO_STORE = (b"cache-control", b"no-store")
+
+
+def _secured(send: Send, security: Headers) -> Send:
+    """``send`` with the headers every answer carries: ``nosniff`` (and HSTS, see FastPath),
+    and ``Cache-Control: no-store`` unless the answer says how to cache it: mints carry tokens,
+    admin answers secrets and personal data, and no cache between may keep them."""
+
+    async def send_secured(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [*message.get("headers", []), *security]
+            if not any(name.lower() == b"cache-control" for name, _ in headers):
+                headers.append(_NO_STORE)
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_secured
 
 
 def _with_headers(send: Send, extra: Headers) -> Send:
