@@ -280,7 +280,7 @@ def test_close_with_the_store_down_spills_and_the_next_start_replays(
     store.migrate()
     workspace = make_workspace(store)
     token_id = "at_1"
-    with store.session() as session:
+    with store.transaction() as session:
         session.execute(
             text(
                 "INSERT INTO auth_tokens (id, workspace_id, name, secret_hash, prefix, created_at)"

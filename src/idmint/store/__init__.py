@@ -391,21 +391,22 @@ class Store:
             self.engine.dispose()
 
     @contextmanager
-    def session(self) -> Iterator[OrmSession]:
-        """One transaction; store failures surface as idmint's errors (:func:`_store_errors`)."""
+    def transaction(self) -> Iterator[OrmSession]:
+        """One transaction, through an ORM session: committed when the block ends, rolled back
+        when it raises; store failures surface as idmint's errors (:func:`_store_errors`)."""
         with _store_errors(), self._sessions.begin() as session:
             yield session
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
         """One transaction on a plain connection, with the same error translation as
-        :meth:`session`."""
+        :meth:`transaction`."""
         with _store_errors(), self.engine.begin() as connection:
             yield connection
 
     def add(self, *rows: Base) -> None:
         """Insert rows in one transaction."""
-        with self.session() as session:
+        with self.transaction() as session:
             session.add_all(rows)
 
     # --- group commit ---------------------------------------------------------------------------
@@ -598,15 +599,15 @@ class Store:
     # --- workspaces ---------------------------------------------------------------------------
 
     def workspace_by_api_key(self, api_key: str) -> Workspace | None:
-        with self.session() as session:
+        with self.transaction() as session:
             return session.scalar(select(Workspace).where(Workspace.api_key == api_key))
 
     def workspaces(self) -> Sequence[Workspace]:
-        with self.session() as session:
+        with self.transaction() as session:
             return session.scalars(select(Workspace).order_by(Workspace.created_at)).all()
 
     def update_workspace(self, workspace_id: str, **values: Any) -> Workspace:
-        with self.session() as session:
+        with self.transaction() as session:
             session.execute(update(Workspace).where(Workspace.id == workspace_id).values(**values))
             row = session.get(Workspace, workspace_id)
             assert row is not None  # noqa: S101 - callers pass ids they just read
@@ -615,17 +616,17 @@ class Store:
     # --- auth tokens ----------------------------------------------------------------------------
 
     def auth_token_by_hash(self, secret_hash: str) -> AuthToken | None:
-        with self.session() as session:
+        with self.transaction() as session:
             return session.scalar(select(AuthToken).where(AuthToken.secret_hash == secret_hash))
 
     def auth_tokens(self, workspace_id: str) -> Sequence[AuthToken]:
-        with self.session() as session:
+        with self.transaction() as session:
             query = select(AuthToken).where(AuthToken.workspace_id == workspace_id)
             return session.scalars(query.order_by(AuthToken.created_at)).all()
 
     def revoke_auth_token(self, workspace_id: str, token_id: str, at: float) -> AuthToken | None:
         """Mark a token revoked (idempotent: the first revocation time stays)."""
-        with self.session() as session:
+        with self.transaction() as session:
             row = session.get(AuthToken, token_id)
             if row is None or row.workspace_id != workspace_id:
                 return None
@@ -636,19 +637,19 @@ class Store:
     # --- users ------------------------------------------------------------------------------
 
     def user(self, workspace_id: str, user_id: str) -> User | None:
-        with self.session() as session:
+        with self.transaction() as session:
             return session.get(User, (workspace_id, user_id))
 
     def user_profile(self, workspace_id: str, user_id: str) -> UserProfile | None:
         """What the user's client last sent to identify (untrusted), if it ever did."""
-        with self.session() as session:
+        with self.transaction() as session:
             return session.get(UserProfile, (workspace_id, user_id))
 
     def user_profiles(self, workspace_id: str, user_ids: Sequence[str]) -> dict[str, UserProfile]:
         """The identify profiles of these users, by userId."""
         if not user_ids:
             return {}
-        with self.session() as session:
+        with self.transaction() as session:
             rows = session.scalars(
                 select(UserProfile).where(
                     UserProfile.workspace_id == workspace_id,
@@ -671,7 +672,7 @@ class Store:
         """Whether users may share the email key ``key`` from before emails were unique
         (a hint from memory; :meth:`email_sharers` reads the truth)."""
         if self._contested is None:
-            with self.session() as session:
+            with self.transaction() as session:
                 rows = session.execute(
                     select(User.workspace_id, User.email_conflict)
                     .where(User.email_conflict.is_not(None))
@@ -682,7 +683,7 @@ class Store:
 
     def email_sharers(self, workspace_id: str, key: str) -> list[User]:
         """The users still marked as sharing the email key ``key`` (migration 0002)."""
-        with self.session() as session:
+        with self.transaction() as session:
             query = select(User).where(
                 User.workspace_id == workspace_id, User.email_conflict == key
             )
@@ -693,7 +694,7 @@ class Store:
 
     def shared_emails(self, workspace_id: str) -> list[User]:
         """Every user marked as sharing an email with another, by email key."""
-        with self.session() as session:
+        with self.transaction() as session:
             query = select(User).where(
                 User.workspace_id == workspace_id, User.email_conflict.is_not(None)
             )
@@ -702,7 +703,7 @@ class Store:
     def settle_email(self, workspace_id: str, key: str) -> User | None:
         """When only one user is still marked as sharing ``key`` and nobody holds it, that user
         becomes its holder (the others were given other emails or deleted); returns them."""
-        with self.session() as session:
+        with self.transaction() as session:
             sharers = session.scalars(
                 select(User).where(User.workspace_id == workspace_id, User.email_conflict == key)
             ).all()
@@ -723,7 +724,7 @@ class Store:
         self, workspace_id: str, *, limit: int = 100, after: str | None = None
     ) -> Sequence[User]:
         """Users ordered by userId, ``limit`` at a time, starting after ``after``."""
-        with self.session() as session:
+        with self.transaction() as session:
             query = select(User).where(User.workspace_id == workspace_id)
             if after is not None:
                 query = query.where(User.user_id > after)
@@ -738,7 +739,7 @@ class Store:
         if user.email is not None and user.email_conflict is None:
             user.email_key = email_key(user.email)
         try:
-            with self.session() as session:
+            with self.transaction() as session:
                 if user.organization_id is not None:
                     session.execute(
                         self._organization_insert.values(
@@ -771,7 +772,7 @@ class Store:
         :raises EmailTakenError: when another user holds the email.
         """
         try:
-            with self.session() as session:
+            with self.transaction() as session:
                 organization_id = values.get("organization_id")
                 if organization_id is not None:
                     session.execute(
@@ -796,7 +797,7 @@ class Store:
 
     def delete_user(self, workspace_id: str, user_id: str) -> bool:
         """Delete a user and their identify profile."""
-        with self.session() as session:
+        with self.transaction() as session:
             session.execute(
                 delete(UserProfile).where(
                     UserProfile.workspace_id == workspace_id, UserProfile.user_id == user_id
@@ -810,19 +811,19 @@ class Store:
     # --- signing keys -------------------------------------------------------------------------
 
     def signing_keys(self, workspace_id: str) -> Sequence[SigningKeyRow]:
-        with self.session() as session:
+        with self.transaction() as session:
             query = select(SigningKeyRow).where(SigningKeyRow.workspace_id == workspace_id)
             return session.scalars(query.order_by(SigningKeyRow.created_at)).all()
 
     def sealed_signing_key(self) -> SigningKeyRow | None:
         """The newest key of any workspace that still holds its sealed private part (not
         retired), or None: enough to check at startup that the master key opens them."""
-        with self.session() as session:
+        with self.transaction() as session:
             query = select(SigningKeyRow).where(SigningKeyRow.state != "retired")
             return session.scalar(query.order_by(SigningKeyRow.created_at.desc()).limit(1))
 
     def update_signing_key(self, workspace_id: str, kid: str, **values: Any) -> None:
-        with self.session() as session:
+        with self.transaction() as session:
             session.execute(
                 update(SigningKeyRow)
                 .where(SigningKeyRow.workspace_id == workspace_id, SigningKeyRow.kid == kid)
@@ -834,7 +835,7 @@ class Store:
 
         :returns: False when ``kid`` is no longer ``next`` (another instance promoted it).
         """
-        with self.session() as session:
+        with self.transaction() as session:
             promoted = session.execute(
                 update(SigningKeyRow)
                 .where(
@@ -862,7 +863,7 @@ class Store:
     ) -> list[str]:
         """Retire keys that stopped signing before ``retiring_before``; their sealed private
         part is erased. Returns the kids retired."""
-        with self.session() as session:
+        with self.transaction() as session:
             rows = session.scalars(
                 select(SigningKeyRow).where(
                     SigningKeyRow.workspace_id == workspace_id,
@@ -880,7 +881,7 @@ class Store:
 
     def revocations(self, workspace_id: str, now: float) -> Sequence[Revocation]:
         """The denylist entries that can still matter (their tokens have not all expired)."""
-        with self.session() as session:
+        with self.transaction() as session:
             query = select(Revocation).where(
                 Revocation.workspace_id == workspace_id, Revocation.expires_at > now
             )
@@ -888,7 +889,7 @@ class Store:
 
     def purge_revocations(self, now: float) -> int:
         """Drop denylist entries whose tokens have all expired; returns how many."""
-        with self.session() as session:
+        with self.transaction() as session:
             result = session.execute(delete(Revocation).where(Revocation.expires_at <= now))
             return int(getattr(result, "rowcount", 0) or 0)
 
@@ -917,7 +918,7 @@ class Store:
             criteria.append(Session.jti == jti)
         if not criteria:
             return 0
-        with self.session() as session:
+        with self.transaction() as session:
             result = session.execute(
                 update(Session)
                 .where(
@@ -928,7 +929,7 @@ class Store:
             return int(getattr(result, "rowcount", 0) or 0)
 
     def session_record(self, session_id: str) -> Session | None:
-        with self.session() as session:
+        with self.transaction() as session:
             return session.get(Session, session_id)
 
     # --- audit ----------------------------------------------------------------------------------
@@ -943,7 +944,7 @@ class Store:
         outcome: str | None = None,
     ) -> Sequence[AuditEvent]:
         """Audit events, newest first, ``limit`` at a time, older than ``before_id``."""
-        with self.session() as session:
+        with self.transaction() as session:
             query = select(AuditEvent)
             if workspace_id is not None:
                 query = query.where(AuditEvent.workspace_id == workspace_id)
