@@ -49,7 +49,7 @@ from idmint.jose.errors import (
     UserExistsError,
 )
 from idmint.store.bulk import BulkWriter, Part
-from idmint.store.commit import GroupCommitter, Unit, read_spill
+from idmint.store.commit import GroupCommitter
 from idmint.store.models import (
     AuditEvent,
     AuthToken,
@@ -62,6 +62,7 @@ from idmint.store.models import (
     UserProfile,
     Workspace,
 )
+from idmint.store.units import Unit, read_spill
 
 __all__ = [
     "AuditEvent",
