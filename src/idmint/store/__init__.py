@@ -46,21 +46,26 @@ from idmint.store.models import (
     email_key,
 )
 from idmint.store.queries import StoreQueries
+from idmint.store.rows import AuditRow, Profile, SessionRow, UserColumns
 from idmint.store.units import Unit
 from idmint.store.users import UserQueries
 from idmint.store.writer import StoreWriter
 
 __all__ = [
     "AuditEvent",
+    "AuditRow",
     "AuthToken",
     "Base",
     "Organization",
+    "Profile",
     "Revocation",
     "Session",
+    "SessionRow",
     "SigningKeyRow",
     "Store",
     "Unit",
     "User",
+    "UserColumns",
     "UserProfile",
     "Workspace",
     "email_key",

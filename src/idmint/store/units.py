@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from idmint.jose.errors import IdmintError
+from idmint.store.rows import AuditRow, Profile, SessionRow, UserColumns
 
 __all__ = ["Unit", "read_spill", "spill"]
 
@@ -56,33 +57,29 @@ class Unit:
     def __init__(self, deadline: float | None = None) -> None:
         self.deadline = deadline
         # ((workspace id, user id), the columns to set, the time): upserts of trusted attributes.
-        self.users: list[tuple[tuple[str, str], dict[str, Any], float]] = []
+        self.users: list[tuple[tuple[str, str], UserColumns, float]] = []
         # ((workspace id, user id), the profile, the time): identify's untrusted profile.
-        self.profiles: list[tuple[tuple[str, str], dict[str, Any], float]] = []
-        self.sessions: list[dict[str, Any]] = []
-        self.audit: list[dict[str, Any]] = []
+        self.profiles: list[tuple[tuple[str, str], Profile, float]] = []
+        self.sessions: list[SessionRow] = []
+        self.audit: list[AuditRow] = []
         # Group commit's (idmint.store.commit): the state, and how the waiter is answered.
         self._state = QUEUED
         self._error: IdmintError | None = None
         self._event: threading.Event | None = None
         self._future: asyncio.Future[None] | None = None
 
-    def upsert_user(
-        self, workspace_id: str, user_id: str, values: dict[str, Any], now: float
-    ) -> None:
+    def upsert_user(self, workspace_id: str, user_id: str, values: UserColumns, now: float) -> None:
         """Create the user or set ``values`` (columns of ``users``) on it."""
         self.users.append(((workspace_id, user_id), values, now))
 
-    def upsert_profile(
-        self, workspace_id: str, user_id: str, profile: dict[str, Any], now: float
-    ) -> None:
+    def upsert_profile(self, workspace_id: str, user_id: str, profile: Profile, now: float) -> None:
         """Replace the user's identify profile (untrusted; a table of its own)."""
         self.profiles.append(((workspace_id, user_id), profile, now))
 
-    def add_session(self, row: dict[str, Any]) -> None:
+    def add_session(self, row: SessionRow) -> None:
         self.sessions.append(row)
 
-    def add_audit(self, row: dict[str, Any]) -> None:
+    def add_audit(self, row: AuditRow) -> None:
         self.audit.append(row)
 
     def __bool__(self) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from idmint.jose.errors import EmailTakenError, InvalidArgumentError, UserExistsError
 from idmint.store.engine import StoreEngine, store_errors
 from idmint.store.models import User, UserProfile, email_key
+from idmint.store.rows import Profile, UserColumns
 
 __all__ = ["UserQueries"]
 
@@ -138,7 +138,7 @@ class UserQueries(StoreEngine):
                 query = query.where(User.user_id > after)
             return session.scalars(query.order_by(User.user_id).limit(limit)).all()
 
-    def create_user(self, user: User, profile: dict[str, Any] | None = None) -> User:
+    def create_user(self, user: User, profile: Profile | None = None) -> User:
         """Insert a new user (and its profile, when given).
 
         :raises UserExistsError: when the userId is taken in the workspace.
@@ -173,7 +173,7 @@ class UserQueries(StoreEngine):
         return user
 
     def update_user(
-        self, workspace_id: str, user_id: str, values: dict[str, Any], now: float
+        self, workspace_id: str, user_id: str, values: UserColumns, now: float
     ) -> User | None:
         """Set trusted attributes of an existing user; None when there is no such user.
 

@@ -29,6 +29,14 @@ from idmint.store.bulk import BulkWriter, Part
 from idmint.store.commit import GroupCommitter
 from idmint.store.engine import StoreEngine
 from idmint.store.models import AuditEvent, Session, User, UserProfile, email_key
+from idmint.store.rows import (
+    AuditRow,
+    OrganizationRow,
+    ProfileRow,
+    SessionRow,
+    UserColumns,
+    UserRow,
+)
 from idmint.store.units import Unit, read_spill
 
 __all__ = ["WRITER_LOCK_WAIT_MS", "StoreWriter"]
@@ -96,9 +104,7 @@ def _is_database_error(exc: BaseException) -> bool:
     return isinstance(exc, (*_driver_errors(), IntegrityError, DataError))
 
 
-def _new_user_row(
-    workspace_id: str, user_id: str, values: dict[str, Any], now: float
-) -> dict[str, Any]:
+def _new_user_row(workspace_id: str, user_id: str, values: UserColumns, now: float) -> UserRow:
     """The row an upsert inserts when the user is new: defaults, then the given fields."""
     return {
         "workspace_id": workspace_id,
@@ -156,13 +162,12 @@ class StoreWriter(StoreEngine):
         """
         self.commits.wait(self.submit(unit))
 
-    def upsert_user(
-        self, workspace_id: str, user_id: str, values: dict[str, Any], now: float
-    ) -> None:
+    def upsert_user(self, workspace_id: str, user_id: str, values: UserColumns, now: float) -> None:
         """Create the user or set ``values`` on it, atomically, and wait for the commit (the
         hot paths put the same upsert into their own unit instead)."""
-        if values.get("email") is not None and "email_key" not in values:
-            values = {**values, "email_key": email_key(values["email"]), "email_conflict": None}
+        email = values.get("email")
+        if email is not None and "email_key" not in values:
+            values = {**values, "email_key": email_key(email), "email_conflict": None}
         unit = Unit()
         unit.upsert_user(workspace_id, user_id, values, now)
         self.commit(unit)
@@ -213,11 +218,11 @@ class StoreWriter(StoreEngine):
         """
         # Upserts of the same user merge into one row, as if applied in order (a statement may
         # not touch a row twice); so do profiles.
-        users: dict[tuple[str, str], tuple[set[str], dict[str, Any]]] = {}
-        profiles: dict[tuple[str, str], dict[str, Any]] = {}
+        users: dict[tuple[str, str], tuple[set[str], UserRow]] = {}
+        profiles: dict[tuple[str, str], ProfileRow] = {}
         organizations: dict[tuple[str, str], float] = {}
-        sessions: list[dict[str, Any]] = []
-        audit: list[dict[str, Any]] = []
+        sessions: list[SessionRow] = []
+        audit: list[AuditRow] = []
         for unit in units:
             for key, values, now in unit.users:
                 organization_id = values.get("organization_id")
@@ -228,7 +233,8 @@ class StoreWriter(StoreEngine):
                     users[key] = (set(values), _new_user_row(*key, values, now))
                 else:
                     pending[0].update(values)
-                    pending[1].update(values)
+                    # UserColumns is part of UserRow; mypy takes only a TypedDict with all its keys
+                    pending[1].update(values)  # type: ignore[typeddict-item]
                     pending[1]["updated_at"] = now
             for key, profile, now in unit.profiles:
                 profiles[key] = {
@@ -239,20 +245,18 @@ class StoreWriter(StoreEngine):
                 }
             sessions.extend(unit.sessions)
             audit.extend(unit.audit)
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        groups: dict[tuple[str, ...], list[UserRow]] = {}
         # In key order: two instances writing batches that share users then lock their rows in
         # the same order, so they wait for each other instead of deadlocking.
         for key in sorted(users):
             fields, row = users[key]
             groups.setdefault(tuple(sorted(fields)), []).append(row)
+        organization_rows: list[OrganizationRow] = [
+            {"workspace_id": ws, "organization_id": org, "created_at": at}
+            for (ws, org), at in sorted(organizations.items())
+        ]
         parts = [
-            Part(
-                self._organization_insert,
-                [
-                    {"workspace_id": ws, "organization_id": org, "created_at": at}
-                    for (ws, org), at in sorted(organizations.items())
-                ],
-            ),
+            Part(self._organization_insert, organization_rows),
             *(Part(self._user_upsert(names), rows) for names, rows in groups.items()),
             Part(self._profile_upsert, [profiles[key] for key in sorted(profiles)]),
             Part(self._session_insert, sessions),
