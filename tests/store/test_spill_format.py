@@ -1,4 +1,4 @@
-"""The spill file's format (see idmint.store.commit): a file an earlier idmint wrote when it
+"""The spill file's format (see idmint.store.units): a file an earlier idmint wrote when it
 closed with the store down must replay on this one, on both backends.
 
 The lines below are exactly what idmint wrote at 13b1ea9, before the units' rows were typed:
