@@ -23,10 +23,10 @@ The package, by mechanism:
 :class:`Store` is these parts as one object: a class per part, each a subclass of
 :class:`~idmint.store.engine.StoreEngine`, which holds the engine and what they share (the
 dialect's statements); each part sets up its own state in its ``__init__`` and calls the next
-(``super()``), and the writer's ``close`` drains group commit before the engine's.  Mixins rather than parts held by a facade: the service calls some forty methods of
-the store, and a facade would repeat each signature once more to forward it; here each method
-is written once, in the module of its mechanism, and mypy checks every part against the one
-base it stands on.
+(``super()``), and the writer's ``close`` drains group commit before the engine's.  Mixins
+rather than parts held by a facade: the service calls some forty methods of the store, and a
+facade would repeat each signature once more to forward it; here each method is written once,
+in the module of its mechanism, and mypy checks every part against the one base it stands on.
 """
 
 from __future__ import annotations
