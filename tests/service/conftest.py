@@ -102,5 +102,5 @@ def audit_row_text(event: AuditEvent) -> str:
 
 
 def user_count(store: Store) -> int:
-    with store.session() as session:
+    with store.transaction() as session:
         return session.query(User).count()

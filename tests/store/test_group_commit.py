@@ -255,7 +255,7 @@ def test_a_hung_store_answers_waiters_at_their_deadline(store: Store) -> None:
 def test_a_batch_in_flight_on_a_locked_store_is_answered_at_its_deadline(store: Store) -> None:
     # The writer's own transaction waits for the lock; every waiter is in that batch, none
     # is queued behind it (CI saw this with four clients: no 503 at all, only a 3.5 s wait).
-    # The writer gives the lock up within WRITER_LOCK_WAIT_SECONDS and requeues, so the
+    # The writer gives the lock up within WRITER_LOCK_WAIT_MS and requeues, so the
     # deadline holds for units in flight too.
     workspace = make_workspace(store)
     with write_lock(store):
@@ -280,7 +280,7 @@ def test_close_with_the_store_down_spills_and_the_next_start_replays(
     store.migrate()
     workspace = make_workspace(store)
     token_id = "at_1"
-    with store.session() as session:
+    with store.transaction() as session:
         session.execute(
             text(
                 "INSERT INTO auth_tokens (id, workspace_id, name, secret_hash, prefix, created_at)"

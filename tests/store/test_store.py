@@ -88,12 +88,12 @@ def make_user(
 
 
 def count(store: Store, model: type) -> int:
-    with store.session() as session:
+    with store.transaction() as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def organizations(store: Store, workspace: Workspace) -> list[str]:
-    with store.session() as session:
+    with store.transaction() as session:
         query = select(Organization.organization_id).where(
             Organization.workspace_id == workspace.id
         )
@@ -443,7 +443,7 @@ def test_deleting_a_workspace_cascades(store: Store) -> None:
     workspace = make_workspace(store)
     make_auth_token(store, workspace)
     store.create_user(make_user(workspace, "user-1", organization_id="org-1"))
-    with store.session() as session:
+    with store.transaction() as session:
         session.delete(session.get(Workspace, workspace.id))
     assert store.auth_tokens(workspace.id) == []
     assert store.user(workspace.id, "user-1") is None

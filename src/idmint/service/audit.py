@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from idmint.jose.clock import Clock
-from idmint.store import AuditEvent, Store, Unit
+from idmint.store import AuditEvent, AuditRow, Store, Unit
 
 __all__ = ["AuditLog"]
 
@@ -43,7 +43,7 @@ class AuditLog:
         reason_code: str | None = None,
         subject: str | None = None,
         **detail: Any,
-    ) -> dict[str, Any]:
+    ) -> AuditRow:
         """One event as a row, for a unit of writes; ``detail`` must not carry secrets
         (checked)."""
         if leaked := _FORBIDDEN_DETAIL_KEYS & detail.keys():

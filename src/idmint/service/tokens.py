@@ -39,7 +39,7 @@ from idmint.service.revocations import RevocationService
 from idmint.service.users import UserService
 from idmint.service.validation import check_email, check_id
 from idmint.service.workspaces import WorkspaceService
-from idmint.store import Store, Unit, User, Workspace, email_key
+from idmint.store import AuditRow, Store, Unit, User, UserColumns, Workspace, email_key
 
 __all__ = ["IdentifiedSession", "TokenService"]
 
@@ -228,7 +228,7 @@ class TokenService:
         organization_id: str | None,
         email: str | None,
         is_admin: bool,
-    ) -> dict[str, Any]:
+    ) -> UserColumns:
         """The user columns a mint writes (the caller is authenticated).
 
         :raises UserNotFoundError: with auto-create off and an unknown user.
@@ -239,7 +239,7 @@ class TokenService:
             raise UserNotFoundError(
                 f"User {user_id!r} not found, and this workspace does not create users on mint."
             )
-        values: dict[str, Any] = {"is_admin": is_admin}
+        values: UserColumns = {"is_admin": is_admin}
         if organization_id is not None:
             values["organization_id"] = organization_id
         if email is not None:
@@ -251,7 +251,7 @@ class TokenService:
                 if sharers:
                     values["email"] = email  # still shared: stays marked until resolved
                     return values
-            values.update(email=email, email_key=key, email_conflict=None)
+            values.update({"email": email, "email_key": key, "email_conflict": None})
         return values
 
     # --- mint by email ----------------------------------------------------------------------------
@@ -332,9 +332,7 @@ class TokenService:
         """A unit for one request's writes, withdrawn if not committed within the timeout."""
         return Unit(deadline=time.monotonic() + self._commit_timeout)
 
-    def _success_event(
-        self, workspace: Workspace, actor: str, minted: MintedToken
-    ) -> dict[str, Any]:
+    def _success_event(self, workspace: Workspace, actor: str, minted: MintedToken) -> AuditRow:
         return self._audit.event(
             "token.mint",
             workspace_id=workspace.id,

@@ -17,7 +17,7 @@ from idmint.service._cache import TTLCache
 from idmint.service.audit import AuditLog
 from idmint.service.validation import check_email, check_id
 from idmint.service.workspaces import WorkspaceService
-from idmint.store import Store, User, UserProfile, email_key
+from idmint.store import Store, User, UserColumns, UserProfile, email_key
 
 __all__ = ["UserService"]
 
@@ -129,7 +129,7 @@ class UserService:
         :raises EmailTakenError: when another user holds the email.
         """
         workspace = self._workspaces.get(api_key)
-        values: dict[str, Any] = {}
+        values: UserColumns = {}
         if "organization_id" in changes:
             organization_id = changes["organization_id"]
             values["organization_id"] = (
@@ -140,11 +140,13 @@ class UserService:
         if "email" in changes:
             email = changes["email"]
             if email is None:
-                values.update(email=None, email_key=None, email_conflict=None)
+                values.update({"email": None, "email_key": None, "email_conflict": None})
             else:
                 check_email(email)
                 self._check_email_free(workspace.id, user_id, email)
-                values.update(email=email, email_key=email_key(email), email_conflict=None)
+                values.update(
+                    {"email": email, "email_key": email_key(email), "email_conflict": None}
+                )
         before = self._store.user(workspace.id, user_id)
         user = self._store.update_user(workspace.id, user_id, values, self._clock.now())
         if user is None:

@@ -16,7 +16,7 @@ and every time the driver lets go of the GIL is a thread switch; the SQL keeps t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -35,7 +35,7 @@ class Part:
     """Rows (dicts with the same keys) for one INSERT (or upsert) statement."""
 
     statement: Insert
-    rows: list[dict[str, Any]]
+    rows: Sequence[Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +148,9 @@ class BulkWriter:
         finally:
             cursor.close()
 
-    def _values(self, compiled: _Compiled, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    def _values(
+        self, compiled: _Compiled, rows: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Any, ...]]:
         getter, json_at = compiled.getter, compiled.json_at
         if len(compiled.casts) == 1:
             return [(getter(row),) for row in rows]

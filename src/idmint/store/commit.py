@@ -19,7 +19,7 @@ The rules, each the answer to a way writes used to be lost:
   deadline (audit events of refused requests, last-used times) wait for the store however long
   it takes.
 - At close the queue is written; if the store is down then, what is left goes to a spill file
-  that the next start replays (:func:`read_spill`).
+  that the next start replays (:mod:`idmint.store.units` has the unit and the file).
 """
 
 from __future__ import annotations
@@ -27,18 +27,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final
-
-import orjson
+from typing import Final
 
 from idmint.jose.errors import IdmintError, UnavailableError
+from idmint.store.units import DONE, INFLIGHT, QUEUED, Unit, spill
 
-__all__ = ["GroupCommitter", "Unit", "read_spill"]
+__all__ = ["GroupCommitter"]
 
 logger = logging.getLogger("idmint.store")
 
@@ -49,95 +47,6 @@ KICK_WAIT_SECONDS: Final = 0.05  # the longest a loop's turn may hold its units 
 CLOSE_GRACE_SECONDS: Final = 5.0  # how long close keeps retrying a down store before spilling
 # Units without a deadline kept in memory during an outage; past this, the oldest are spilled.
 MAX_QUEUED_DETACHED: Final = 100_000
-
-_QUEUED, _INFLIGHT, _DONE = 0, 1, 2
-
-
-class Unit:
-    """The writes of one request: committed together, or not at all.
-
-    :param deadline: a :func:`time.monotonic` time after which the writes are withdrawn and the
-        waiter answered :class:`UnavailableError` (if they are not in a transaction then);
-        None for writes nobody waits on, kept until the store takes them.
-    """
-
-    __slots__ = (
-        "_error",
-        "_event",
-        "_future",
-        "_state",
-        "audit",
-        "deadline",
-        "profiles",
-        "sessions",
-        "users",
-    )
-
-    def __init__(self, deadline: float | None = None) -> None:
-        self.deadline = deadline
-        # ((workspace id, user id), the columns to set, the time): upserts of trusted attributes.
-        self.users: list[tuple[tuple[str, str], dict[str, Any], float]] = []
-        # ((workspace id, user id), the profile, the time): identify's untrusted profile.
-        self.profiles: list[tuple[tuple[str, str], dict[str, Any], float]] = []
-        self.sessions: list[dict[str, Any]] = []
-        self.audit: list[dict[str, Any]] = []
-        self._state = _QUEUED
-        self._error: IdmintError | None = None
-        self._event: threading.Event | None = None
-        self._future: asyncio.Future[None] | None = None
-
-    def upsert_user(
-        self, workspace_id: str, user_id: str, values: dict[str, Any], now: float
-    ) -> None:
-        """Create the user or set ``values`` (columns of ``users``) on it."""
-        self.users.append(((workspace_id, user_id), values, now))
-
-    def upsert_profile(
-        self, workspace_id: str, user_id: str, profile: dict[str, Any], now: float
-    ) -> None:
-        """Replace the user's identify profile (untrusted; a table of its own)."""
-        self.profiles.append(((workspace_id, user_id), profile, now))
-
-    def add_session(self, row: dict[str, Any]) -> None:
-        self.sessions.append(row)
-
-    def add_audit(self, row: dict[str, Any]) -> None:
-        self.audit.append(row)
-
-    def __bool__(self) -> bool:
-        return bool(self.users or self.profiles or self.sessions or self.audit)
-
-    # --- the outcome ---------------------------------------------------------------------
-
-    @property
-    def done(self) -> bool:
-        return self._state == _DONE
-
-    def outcome(self) -> None:
-        """:raises IdmintError: why the unit was not committed (once it is done)."""
-        if self._error is not None:
-            raise self._error
-
-    def to_json(self) -> dict[str, Any]:
-        """The unit as plain JSON data (for the spill file)."""
-        return {
-            "users": [[*key, values, now] for key, values, now in self.users],
-            "profiles": [[*key, profile, now] for key, profile, now in self.profiles],
-            "sessions": self.sessions,
-            "audit": self.audit,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Unit:
-        unit = cls()
-        for workspace_id, user_id, values, now in data.get("users", []):
-            unit.upsert_user(workspace_id, user_id, values, now)
-        for workspace_id, user_id, profile, now in data.get("profiles", []):
-            unit.upsert_profile(workspace_id, user_id, profile, now)
-        unit.sessions = list(data.get("sessions", []))
-        unit.audit = list(data.get("audit", []))
-        return unit
-
 
 WriteBatch = Callable[[Sequence[Unit], dict[str, float]], None]
 
@@ -231,9 +140,9 @@ class GroupCommitter:
         :raises IdmintError: why it was not committed (:class:`UnavailableError` when the
             store stayed out of reach).
         """
-        if unit._state != _DONE:
+        if unit._state != DONE:
             with self._cond:
-                if unit._state != _DONE and unit._event is None:
+                if unit._state != DONE and unit._event is None:
                     unit._event = threading.Event()
             if unit._event is not None and not unit._event.wait(timeout):
                 raise UnavailableError("The store is unavailable; the write is queued.")
@@ -241,13 +150,13 @@ class GroupCommitter:
 
     async def wait_async(self, unit: Unit) -> None:
         """:meth:`wait` for a coroutine: the event loop runs on while the unit is committed."""
-        if unit._state != _DONE:
+        if unit._state != DONE:
             future = unit._future  # made at submit when submitted from this loop
             if future is None or future.get_loop() is not asyncio.get_running_loop():
                 with self._cond:
-                    if unit._state != _DONE:
+                    if unit._state != DONE:
                         future = unit._future = asyncio.get_running_loop().create_future()
-            if future is not None and unit._state != _DONE:
+            if future is not None and unit._state != DONE:
                 await future
         unit.outcome()
 
@@ -307,7 +216,7 @@ class GroupCommitter:
                 expired = [
                     unit
                     for unit in self._queue
-                    if unit.deadline is not None and unit.deadline <= now and unit._state == _QUEUED
+                    if unit.deadline is not None and unit.deadline <= now and unit._state == QUEUED
                 ]
                 if expired:
                     gone = set(map(id, expired))
@@ -376,7 +285,7 @@ class GroupCommitter:
             if unit.deadline is not None and unit.deadline <= now:
                 expired.append(unit)
             else:
-                unit._state = _INFLIGHT
+                unit._state = INFLIGHT
                 batch.append(unit)
         else:
             rest = len(self._queue)
@@ -416,7 +325,7 @@ class GroupCommitter:
                 return False
             left, self._queue = self._queue, []
             touches, self._touches = self._touches, {}
-        self._spill(left, touches)
+        spill(self._spill_dir, left, touches)
         self._finish(left, UnavailableError("The store is unavailable."))
         return True
 
@@ -432,7 +341,7 @@ class GroupCommitter:
 
     def _requeue_locked(self, batch: list[Unit], touches: dict[str, float]) -> None:
         for unit in batch:
-            unit._state = _QUEUED
+            unit._state = QUEUED
         self._queue = batch + self._queue
         for key, at in touches.items():
             if at > self._touches.get(key, 0.0):
@@ -448,7 +357,7 @@ class GroupCommitter:
         for unit in units:
             # The error first: waiters read the state without the lock.
             unit._error = error
-            unit._state = _DONE
+            unit._state = DONE
             if unit._event is not None:
                 unit._event.set()
             if unit._future is not None:
@@ -465,50 +374,17 @@ class GroupCommitter:
         """Called with the lock held during an outage: move the oldest units without a
         deadline to the spill file, so memory stays bounded and nothing is dropped."""
         keep: list[Unit] = []
-        spill: list[Unit] = []
+        spilled: list[Unit] = []
         surplus = len(self._queue) - MAX_QUEUED_DETACHED // 2
         for unit in self._queue:
-            if surplus > 0 and unit.deadline is None and unit._state == _QUEUED:
-                spill.append(unit)
+            if surplus > 0 and unit.deadline is None and unit._state == QUEUED:
+                spilled.append(unit)
                 surplus -= 1
             else:
                 keep.append(unit)
         self._queue = keep
-        self._spill(spill, {})
-        self._finish_locked(spill, UnavailableError("The store is unavailable; spilled."))
-
-    def _spill(self, units: list[Unit], touches: dict[str, float]) -> None:
-        # Only units nobody is still waiting on are worth keeping: a waiter answered 503 must
-        # leave no write behind it.
-        keep = [unit for unit in units if unit.deadline is None and unit]
-        if not keep and not touches:
-            return
-        if self._spill_dir is None:
-            logger.error(
-                "store unavailable at close: %d writes lost (no spill directory)", len(keep)
-            )
-            return
-        path = self._spill_dir / f"spill-{os.getpid()}-{time.time_ns()}.jsonl"
-        try:
-            self._spill_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as file:
-                for unit in keep:
-                    file.write(orjson.dumps(unit.to_json()) + b"\n")
-                if touches:
-                    file.write(orjson.dumps({"touches": touches}) + b"\n")
-                file.flush()
-                os.fsync(file.fileno())
-        except OSError as exc:
-            logger.error(
-                "store unavailable: %d writes lost, the spill file failed: %s", len(keep), exc
-            )
-            return
-        logger.error(
-            "store unavailable: %d writes spilled to %s, replayed at the next start",
-            len(keep),
-            path,
-        )
+        spill(self._spill_dir, spilled, {})
+        self._finish_locked(spilled, UnavailableError("The store is unavailable; spilled."))
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -522,28 +398,3 @@ def _resolve(futures: list[asyncio.Future[None]]) -> None:
     for future in futures:
         if not future.done():
             future.set_result(None)
-
-
-def read_spill(spill_dir: Path) -> Iterator[tuple[Path, list[Unit], dict[str, float]]]:
-    """Each spill file in ``spill_dir``, claimed (renamed, so that two starting processes do
-    not both replay it), with its units and last-used times.  The caller deletes the claimed
-    path once they are committed."""
-    if not spill_dir.is_dir():
-        return
-    for path in sorted(spill_dir.glob("spill-*.jsonl")):
-        claimed = path.with_suffix(f".replaying-{os.getpid()}")
-        try:
-            path.rename(claimed)
-        except FileNotFoundError:  # another process took it
-            continue
-        units: list[Unit] = []
-        touches: dict[str, float] = {}
-        for line in claimed.read_bytes().splitlines():
-            if not line.strip():
-                continue
-            data = orjson.loads(line)
-            if "touches" in data:
-                touches.update(data["touches"])
-            else:
-                units.append(Unit.from_json(data))
-        yield claimed, units, touches

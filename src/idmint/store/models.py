@@ -1,4 +1,5 @@
-"""The store's tables (SQLAlchemy 2 declarative models); Alembic migrations create them.
+"""The store's tables (SQLAlchemy 2 declarative models); Alembic migrations create them.  And
+:func:`email_key`, how the ``users.email_key`` column is computed.
 
 Times are POSIX seconds (floats) from the injected clock, so the store never asks the database
 for "now" and tests stay deterministic.
@@ -6,6 +7,7 @@ for "now" and tests stay deterministic.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
@@ -22,7 +24,25 @@ __all__ = [
     "User",
     "UserProfile",
     "Workspace",
+    "email_key",
 ]
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def email_key(email: str) -> str:
+    """How emails are compared, the same on every backend: ASCII letters without case, every
+    other character exactly, in Unicode NFC.
+
+    The ASCII letters are lowered as written, before NFC, so that a character which NFC turns
+    into one (the Kelvin sign becomes ``K``) stays distinct from it.  No Unicode case folding:
+    it merges distinct mailboxes (``straße`` and ``strasse``), and a mail server may treat
+    them as different people.
+    """
+    if email.isascii():
+        return email.lower()  # the usual case: str.lower is ~20 times faster than translate
+    return unicodedata.normalize("NFC", email.translate(_ASCII_LOWER))
 
 
 class Base(DeclarativeBase):
@@ -92,7 +112,7 @@ class User(Base):
     user_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     organization_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
-    # The email as compared (see idmint.store.email_key): unique per workspace.
+    # The email as compared (see email_key above): unique per workspace.
     email_key: Mapped[str | None] = mapped_column(String(320), nullable=True)
     # Set instead of email_key on users that shared an email before emails became unique
     # (migration 0002): minting by that email is email_ambiguous until an admin resolves it.
