@@ -69,6 +69,11 @@ class Proxy:
     https_port: int
     api_key: str
     auth_token: str
+    certificate: Path
+
+    def tls(self) -> ssl.SSLContext:
+        """Trusts this test's self-signed certificate, and nothing else."""
+        return ssl.create_default_context(cafile=str(self.certificate))
 
 
 @pytest.fixture(scope="module")
@@ -129,16 +134,25 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
             deadline = time.monotonic() + 20
             while True:
                 try:
-                    if (
-                        httpx.get(base + "/openapi.json", verify=False, timeout=2).status_code
-                        == 200
-                    ):
+                    ready = httpx.get(
+                        base + "/openapi.json",
+                        verify=ssl.create_default_context(cafile=str(tmp / "fullchain.pem")),
+                        timeout=2,
+                    )
+                    if ready.status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
                 assert time.monotonic() < deadline, (tmp / "logs" / "error.log").read_text()
                 time.sleep(0.1)
-            yield Proxy(base, http_port, https_port, created["apiKey"], created["authToken"])
+            yield Proxy(
+                base,
+                http_port,
+                https_port,
+                created["apiKey"],
+                created["authToken"],
+                tmp / "fullchain.pem",
+            )
         finally:
             stop(nginx)
     finally:
@@ -146,7 +160,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
 
 
 def _client(proxy: Proxy) -> httpx.Client:
-    return httpx.Client(base_url=proxy.https, verify=False, timeout=30)
+    return httpx.Client(base_url=proxy.https, verify=proxy.tls(), timeout=30)
 
 
 def test_minting_and_identify_through_the_proxy(proxy: Proxy) -> None:
@@ -204,21 +218,21 @@ def test_a_large_body_is_refused_in_the_envelope(proxy: Proxy) -> None:
 
 
 def test_a_slow_client_is_dropped_within_the_header_timeout(proxy: Proxy) -> None:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    with socket.create_connection(("127.0.0.1", proxy.https_port), timeout=30) as raw:
-        with context.wrap_socket(raw) as sock:
-            started = time.monotonic()
-            sock.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n")
-            sock.settimeout(20)
-            try:
-                while True:
-                    time.sleep(1)
-                    sock.sendall(b"X")
-            except (OSError, ssl.SSLError):
-                pass
-            elapsed = time.monotonic() - started
+    context = proxy.tls()
+    with (
+        socket.create_connection(("127.0.0.1", proxy.https_port), timeout=30) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+    ):
+        started = time.monotonic()
+        sock.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n")
+        sock.settimeout(20)
+        try:
+            while True:
+                time.sleep(1)
+                sock.sendall(b"X")
+        except (OSError, ssl.SSLError):
+            pass
+        elapsed = time.monotonic() - started
     assert elapsed < 10 + 3
 
 
