@@ -15,8 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
 from idmint.api._common import errors, json_response, service_of
-from idmint.api.bodies import BodyRoute
-from idmint.api.schemas import (
+from idmint.api.admin_schemas import (
     AdminUser,
     AuthTokenCreate,
     AuthTokenCreated,
@@ -31,6 +30,7 @@ from idmint.api.schemas import (
     WorkspaceOut,
     WorkspaceSettingsPatch,
 )
+from idmint.api.bodies import BodyRoute
 from idmint.jose.errors import (
     AdminRequiredError,
     ApiKeyNotFoundError,

@@ -13,8 +13,7 @@ from starlette.responses import Response
 
 from idmint.api._common import errors, json_response, service_of
 from idmint.api.admin import AdminCaller, authorize
-from idmint.api.bodies import BodyRoute
-from idmint.api.schemas import (
+from idmint.api.admin_schemas import (
     AuditPage,
     KeyRotate,
     RevocationCreate,
@@ -23,6 +22,7 @@ from idmint.api.schemas import (
     SigningKeyList,
     SigningKeyOut,
 )
+from idmint.api.bodies import BodyRoute
 from idmint.jose.errors import InvalidArgumentError
 from idmint.serializers import audit_event_json, revocation_json, signing_key_json
 from idmint.service import Idmint, SigningKeyRow

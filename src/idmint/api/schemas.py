@@ -24,43 +24,26 @@ from idmint.jose.errors import InvalidEmailError
 from idmint.service.validation import check_email
 
 __all__ = [
-    "AdminUser",
-    "AuditEventOut",
-    "AuditPage",
-    "AuthTokenCreate",
-    "AuthTokenCreated",
-    "AuthTokenInfo",
-    "AuthTokenList",
-    "CreateUser",
     "Discovery",
+    "Email",
     "ErrorBody",
     "ErrorEnvelope",
+    "Id",
     "IdentifyRequest",
     "IdentifyResponse",
     "IdentifyUser",
     "Jwks",
-    "KeyRotate",
     "MintData",
     "MintRequest",
     "MintResponse",
-    "RevocationCreate",
-    "RevocationList",
-    "RevocationOut",
+    "Name",
     "SessionOut",
     "SignOutRequest",
     "SignOutResponse",
-    "SigningKeyList",
-    "SigningKeyOut",
+    "Strict",
     "TokenForEmailRequest",
     "TokenForEmailResponse",
-    "UpdateUser",
-    "UserList",
     "UserProperties",
-    "WorkspaceCreate",
-    "WorkspaceCreated",
-    "WorkspaceList",
-    "WorkspaceOut",
-    "WorkspaceSettingsPatch",
 ]
 
 # No control characters anywhere (a NUL cannot be stored, and none belongs in an id), and an
@@ -111,7 +94,7 @@ def _json_safe(value: Any, depth: int = 0) -> None:
             _json_safe(item, depth + 1)
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
@@ -163,13 +146,13 @@ class ErrorEnvelope(BaseModel):
 # --- POST /v1/auth/token/get ------------------------------------------------------------------
 
 
-class UserProperties(_Strict):
+class UserProperties(Strict):
     organizationId: Id = Field(description="Checked against identify's organizationId.")
     isAdmin: StrictBool = Field(False, description="Grants admin; only minting can set it.")
     email: Email | None = Field(None, description="Checked against identify's email.")
 
 
-class MintData(_Strict):
+class MintData(Strict):
     apiKey: Id
     authToken: Secret
     userId: Id
@@ -179,7 +162,7 @@ class MintData(_Strict):
     )
 
 
-class MintRequest(_Strict):
+class MintRequest(Strict):
     data: MintData
 
 
@@ -202,7 +185,7 @@ class MintResponse(BaseModel):
 # --- POST /api/v1/tokens ------------------------------------------------------------------------
 
 
-class TokenForEmailRequest(_Strict):
+class TokenForEmailRequest(Strict):
     username: Email = Field(description="The email of an existing user.")
 
 
@@ -232,7 +215,7 @@ class IdentifyUser(BaseModel):
         return self
 
 
-class IdentifyRequest(_Strict):
+class IdentifyRequest(Strict):
     apiKey: Id
     user: IdentifyUser
     authToken: Annotated[str, Field(min_length=1, max_length=16384, pattern=PRINTABLE)] | None = (
@@ -274,200 +257,7 @@ class Discovery(BaseModel):
     claims_supported: list[str]
 
 
-# --- admin --------------------------------------------------------------------------------------
-
-
-class WorkspaceOut(BaseModel):
-    id: str
-    apiKey: str
-    name: str
-    issuer: str
-    jwksUri: str = Field(description="Where the issuer's public keys are published.")
-    requireJwt: bool
-    tokenTtlSeconds: int
-    minTtlSeconds: int
-    maxTtlSeconds: int
-    autoCreateUsers: bool
-    allowedDomains: list[str]
-    createdAt: str
-    updatedAt: str
-
-
-class WorkspaceList(BaseModel):
-    workspaces: list[WorkspaceOut]
-
-
-class WorkspaceCreate(_Strict):
-    name: Name = "default"
-    requireJwt: StrictBool = True
-
-
-class WorkspaceSettingsPatch(_Strict):
-    name: Name | None = None
-    requireJwt: StrictBool | None = Field(None, description='The "Require JWT Token" toggle.')
-    tokenTtlSeconds: StrictInt | None = Field(None, description="Default token lifetime.")
-    minTtlSeconds: StrictInt | None = None
-    maxTtlSeconds: StrictInt | None = None
-    autoCreateUsers: StrictBool | None = None
-    allowedDomains: (
-        Annotated[
-            list[Annotated[str, Field(min_length=1, max_length=253, pattern=VISIBLE)]],
-            Field(max_length=100),
-        ]
-        | None
-    ) = None
-
-
-class AuthTokenInfo(BaseModel):
-    id: str
-    name: str
-    prefix: str = Field(description="The first characters of the secret, to recognise it.")
-    createdAt: str
-    lastUsedAt: str | None
-    revokedAt: str | None
-    expiresAt: str | None
-
-
-class AuthTokenList(BaseModel):
-    authTokens: list[AuthTokenInfo]
-
-
-class AuthTokenCreate(_Strict):
-    name: Name
-    expiresAt: Annotated[str, Field(max_length=64, pattern=PRINTABLE)] | None = Field(
-        None, description="Optional expiry, ISO 8601."
-    )
-
-
-class AuthTokenCreated(BaseModel):
-    authToken: AuthTokenInfo
-    secret: str = Field(description="The auth token itself. Shown once; store it now.")
-
-
-class WorkspaceCreated(BaseModel):
-    workspace: WorkspaceOut
-    authToken: AuthTokenInfo
-    secret: str = Field(description="The first auth token. Shown once; store it now.")
-
-
-class AdminUser(BaseModel):
-    userId: str
-    organizationId: str | None
-    email: str | None
-    emailShared: bool = Field(
-        description="The email is shared with other users from before emails were unique: "
-        "minting by it is email_ambiguous until all but one have another."
-    )
-    isAdmin: bool
-    createdAt: str
-    updatedAt: str
-    profile: dict[str, Any] = Field(
-        description="UNTRUSTED: what the user's client last sent to identify (name, photoUrl, "
-        "other members), as it sent it. Never put into a token."
-    )
-    profileUpdatedAt: str | None = Field(description="When identify last stored the profile.")
-
-
-class UserList(BaseModel):
-    users: list[AdminUser]
-    next: str | None = Field(description="Pass as `after` for the next page; null at the end.")
-
-
-class CreateUser(_Strict):
-    userId: Id
-    email: Email | None = None
-    organizationId: Id | None = None
-    name: Annotated[str, Field(max_length=256, pattern=PRINTABLE)] | None = Field(
-        None, description="Starts the user's profile (identify replaces it)."
-    )
-    isAdmin: StrictBool = False
-
-
-class UpdateUser(_Strict):
-    """The trusted attributes to change; members left out stay as they are."""
-
-    email: Email | None = Field(None, description="Unique in the workspace; null clears it.")
-    organizationId: Id | None = Field(None, description="null clears it.")
-    isAdmin: StrictBool = False
-
-
-# --- lifecycle: revocations, audit, keys ---------------------------------------------------------
-
-
-class RevocationCreate(_Strict):
-    """Exactly one of ``jti``, ``userId``, ``organizationId``."""
-
-    jti: Id | None = Field(None, description="Revoke this one token.")
-    userId: Id | None = Field(None, description="Revoke every token of this user issued until now.")
-    organizationId: Id | None = Field(
-        None, description="Revoke every token of this organization issued until now."
-    )
-    reason: Annotated[str, Field(max_length=256, pattern=PRINTABLE)] | None = None
-
-
-class RevocationOut(BaseModel):
-    id: int
-    kind: Literal["jti", "user", "organization"]
-    value: str
-    issuedBefore: str | None = Field(description="Tokens issued up to this time are revoked.")
-    expiresAt: str = Field(
-        description="When the entry is dropped: every token it names has expired."
-    )
-    createdAt: str
-    reason: str | None
-
-
-class RevocationList(BaseModel):
-    revocations: list[RevocationOut]
-
-
-class AuditEventOut(BaseModel):
-    id: int
-    at: str
-    actor: str
-    action: str
-    outcome: Literal["success", "failure"]
-    reasonCode: str | None
-    subject: str | None
-    detail: dict[str, Any]
-
-
-class AuditPage(BaseModel):
-    events: list[AuditEventOut]
-    next: int | None = Field(description="Pass as `before` for the next (older) page.")
-
-
-class SigningKeyOut(BaseModel):
-    kid: str
-    alg: str
-    state: Literal["next", "active", "retiring", "retired"]
-    createdAt: str
-    activatedAt: str | None
-    retiringAt: str | None
-    retiredAt: str | None
-    promotesAt: str | None = Field(description="For a next key: when it starts signing.")
-    retiresAt: str | None = Field(description="For a retiring key: when it is retired.")
-
-
-class SigningKeyList(BaseModel):
-    keys: list[SigningKeyOut]
-
-
-class KeyRotate(_Strict):
-    alg: (
-        Literal[
-            "EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"
-        ]
-        | None
-    ) = Field(None, description="Algorithm of the new key (default: IDMINT_SIGNING_ALGORITHM).")
-    now: StrictBool = Field(
-        False,
-        description="Promote at once, skipping the pre-publish period: only for a compromised "
-        "key (verifiers with a cached JWKS will not know the new key yet).",
-    )
-
-
-class SignOutRequest(_Strict):
+class SignOutRequest(Strict):
     apiKey: Id
     sessionId: Id
 

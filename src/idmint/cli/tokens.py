@@ -43,7 +43,7 @@ def _remote_credentials(api_key: str | None, *, secret: bool) -> tuple[str, str]
 
 
 def _check_url(url: str) -> str:
-    from idmint.client._http import checked_url
+    from idmint.client._calls import checked_url
 
     return checked_url(url, what="--url")
 

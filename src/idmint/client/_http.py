@@ -7,19 +7,31 @@ the same protocol.  Error answers become exceptions in :mod:`idmint.client._erro
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Generic, TypeVar
-from urllib.parse import quote
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import httpx
 
-from idmint import __version__
-from idmint.client._errors import error_from_response
+from idmint.client._calls import (
+    UNSET,
+    USER_AGENT,
+    Call,
+    Unset,
+    as_seconds,
+    checked_url,
+    iso_time,
+    read_access_token,
+    read_audit_page,
+    read_created_auth_token,
+    read_created_workspace,
+    read_generated,
+    read_nothing,
+    read_object,
+    read_user_page,
+    segment,
+)
 from idmint.client._models import (
-    AuditEvent,
     AuditPage,
     AuthTokenInfo,
     CreatedWorkspace,
@@ -30,159 +42,12 @@ from idmint.client._models import (
     User,
     UserPage,
     Workspace,
-    parse_time,
 )
-from idmint.jose.errors import CredentialsMissingError, IdmintError, InvalidArgumentError
-
-__all__ = ["UNSET", "USER_AGENT", "Call", "Requests", "Unset"]
-
-
-class Unset(enum.Enum):
-    """The type of :data:`UNSET`."""
-
-    UNSET = "UNSET"
-
-
-#: "Leave as it is", where ``None`` means "clear it" (the update calls).
-UNSET: Final = Unset.UNSET
+from idmint.jose.errors import CredentialsMissingError
 
 T = TypeVar("T")
 
-USER_AGENT: Final = f"idmint-python/{__version__}"
-
-
-def _object(response: httpx.Response) -> Mapping[str, Any]:
-    body = response.json()
-    if not isinstance(body, Mapping):
-        raise ValueError("the answer is not a JSON object")
-    return body
-
-
-@dataclass(frozen=True, slots=True)
-class Call(Generic[T]):
-    """One API operation: the request, and how to read its successful answer."""
-
-    method: str
-    url: str
-    parse: Callable[[httpx.Response], T] = field(repr=False)
-    # Bodies and headers carry secrets (authToken, Authorization): never in a repr or a log.
-    json: Any = field(default=None, repr=False)
-    params: Mapping[str, str | int] | None = None
-    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
-
-    def finish(self, response: httpx.Response) -> T:
-        """The parsed answer.
-
-        :raises IdmintError: the class the server's envelope names; the root class (code
-            ``internal``) for a success answer that the client cannot read.
-        """
-        if not response.is_success:
-            raise error_from_response(response)
-        try:
-            return self.parse(response)
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise IdmintError(
-                f"Unexpected answer to {self.method} {self.url}: {type(exc).__name__}: {exc}"
-            ) from exc
-
-
-def _segment(value: str) -> str:
-    return quote(value, safe="")
-
-
-def _seconds(value: int | timedelta) -> int:
-    return int(value.total_seconds()) if isinstance(value, timedelta) else value
-
-
-def _iso(value: datetime | str) -> str:
-    if isinstance(value, str):
-        return value
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    # Naive times are UTC, as the server reads them.
-    return value.isoformat(timespec="seconds") + "Z"
-
-
-def _generated(response: httpx.Response) -> GeneratedToken:
-    data = _object(response)["result"]["data"]
-    token = data["token"]
-    if not isinstance(token, str):
-        raise ValueError("the answer's token is not a string")
-    expires_at = parse_time(data["expiresAt"]) if "expiresAt" in data else None
-    expires_in = data.get("expiresIn")
-    if expires_in is not None and (isinstance(expires_in, bool) or not isinstance(expires_in, int)):
-        raise ValueError("expiresIn is not an integer")
-    return GeneratedToken.from_token(token, expires_in=expires_in, expires_at=expires_at)
-
-
-def _access_token(response: httpx.Response) -> GeneratedToken:
-    body = _object(response)
-    token, expires_in = body["access_token"], body["expires_in"]
-    if (
-        not isinstance(token, str)
-        or isinstance(expires_in, bool)
-        or not isinstance(expires_in, int)
-    ):
-        raise ValueError("access_token or expires_in has the wrong type")
-    return GeneratedToken.from_token(token, expires_in=expires_in)
-
-
-def _user_page(response: httpx.Response) -> UserPage:
-    body = _object(response)
-    next_after = body.get("next")
-    return UserPage(
-        users=tuple(User.from_json(u) for u in body["users"]),
-        next=None if next_after is None else str(next_after),
-    )
-
-
-def _audit_page(response: httpx.Response) -> AuditPage:
-    body = _object(response)
-    next_before = body.get("next")
-    return AuditPage(
-        events=tuple(AuditEvent.from_json(e) for e in body["events"]),
-        next=None if next_before is None else int(next_before),
-    )
-
-
-def _created_workspace(response: httpx.Response) -> CreatedWorkspace:
-    body = _object(response)
-    return CreatedWorkspace(
-        workspace=Workspace.from_json(body["workspace"]),
-        auth_token=AuthTokenInfo.from_json(body["authToken"]),
-        secret=str(body["secret"]),
-    )
-
-
-def _created_auth_token(response: httpx.Response) -> tuple[AuthTokenInfo, str]:
-    body = _object(response)
-    return AuthTokenInfo.from_json(body["authToken"]), str(body["secret"])
-
-
-def checked_url(url: str, *, what: str = "The base URL") -> str:
-    """``url`` without a trailing slash, once it is an http(s) URL with a host.
-
-    :raises InvalidArgumentError: otherwise, saying what is wrong (a URL without a scheme
-        would otherwise surface as the server being unavailable).
-    """
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        found = (
-            "the URL has no scheme"
-            if not parts.scheme or not parts.netloc
-            else f"its scheme is {parts.scheme!r}"
-        )
-        raise InvalidArgumentError(
-            f"{what} must be an http:// or https:// URL such as https://idmint.example.com; "
-            f"{url[:200]!r}: {found}."
-        )
-    return url.rstrip("/")
-
-
-def _nothing(_response: httpx.Response) -> None:
-    return None
+__all__ = ["UNSET", "USER_AGENT", "Call", "Requests", "Unset", "checked_url"]
 
 
 class Requests:
@@ -231,7 +96,7 @@ class Requests:
         return f"{self.base_url}{path}"
 
     def _workspace_url(self, *segments: str) -> str:
-        path = "/".join(_segment(s) for s in (self._require_api_key(), *segments))
+        path = "/".join(segment(s) for s in (self._require_api_key(), *segments))
         return self._url(f"/admin/v1/workspaces/{path}")
 
     def _admin(
@@ -272,15 +137,15 @@ class Requests:
             "userProperties": properties,
         }
         if expires_in is not None:
-            data["expiresIn"] = _seconds(expires_in)
-        return Call("POST", self._url("/v1/auth/token/get"), _generated, json={"data": data})
+            data["expiresIn"] = as_seconds(expires_in)
+        return Call("POST", self._url("/v1/auth/token/get"), read_generated, json={"data": data})
 
     def token_for_email(self, email: str) -> Call[GeneratedToken]:
         pair = f"{self._require_api_key()}:{self._require_auth_token()}"
         return Call(
             "POST",
             self._url("/api/v1/tokens"),
-            _access_token,
+            read_access_token,
             json={"username": email},
             headers={"Authorization": f"idmint {pair}"},
         )
@@ -294,19 +159,22 @@ class Requests:
         return Call(
             "POST",
             self._url("/v1/identify"),
-            lambda r: Session.from_json(_object(r)["session"]),
+            lambda r: Session.from_json(read_object(r)["session"]),
             json=body,
         )
 
     def sign_out(self, session_id: str) -> Call[bool]:
         body = {"apiKey": self._require_api_key(), "sessionId": session_id}
         return Call(
-            "POST", self._url("/v1/sign-out"), lambda r: bool(_object(r)["signedOut"]), json=body
+            "POST",
+            self._url("/v1/sign-out"),
+            lambda r: bool(read_object(r)["signedOut"]),
+            json=body,
         )
 
     def jwks(self) -> Call[dict[str, Any]]:
-        url = self._url(f"/w/{_segment(self._require_api_key())}/.well-known/jwks.json")
-        return Call("GET", url, lambda r: dict(_object(r)))
+        url = self._url(f"/w/{segment(self._require_api_key())}/.well-known/jwks.json")
+        return Call("GET", url, lambda r: dict(read_object(r)))
 
     # --- admin: workspaces ----------------------------------------------------------------------
 
@@ -314,7 +182,7 @@ class Requests:
         return Call(
             "GET",
             self._url("/admin/v1/workspaces"),
-            lambda r: [Workspace.from_json(w) for w in _object(r)["workspaces"]],
+            lambda r: [Workspace.from_json(w) for w in read_object(r)["workspaces"]],
             headers=self._admin_headers(),
         )
 
@@ -325,13 +193,13 @@ class Requests:
         return Call(
             "POST",
             self._url("/admin/v1/workspaces"),
-            _created_workspace,
+            read_created_workspace,
             json=body,
             headers=self._admin_headers(),
         )
 
     def get_workspace(self) -> Call[Workspace]:
-        return self._admin("GET", lambda r: Workspace.from_json(_object(r)))
+        return self._admin("GET", lambda r: Workspace.from_json(read_object(r)))
 
     def update_settings(
         self,
@@ -359,12 +227,12 @@ class Requests:
             ("maxTtlSeconds", max_ttl_seconds),
         ):
             if seconds is not None:
-                body[member] = _seconds(seconds)
+                body[member] = as_seconds(seconds)
         if allowed_domains is not None:
             if isinstance(allowed_domains, str):
                 raise TypeError("allowed_domains is a list of domains, not one string")
             body["allowedDomains"] = list(allowed_domains)
-        return self._admin("PATCH", lambda r: Workspace.from_json(_object(r)), json=body)
+        return self._admin("PATCH", lambda r: Workspace.from_json(read_object(r)), json=body)
 
     # --- admin: auth tokens ---------------------------------------------------------------------
 
@@ -373,19 +241,19 @@ class Requests:
     ) -> Call[tuple[AuthTokenInfo, str]]:
         body: dict[str, Any] = {"name": name}
         if expires_at is not None:
-            body["expiresAt"] = _iso(expires_at)
-        return self._admin("POST", _created_auth_token, "auth-tokens", json=body)
+            body["expiresAt"] = iso_time(expires_at)
+        return self._admin("POST", read_created_auth_token, "auth-tokens", json=body)
 
     def list_auth_tokens(self) -> Call[list[AuthTokenInfo]]:
         return self._admin(
             "GET",
-            lambda r: [AuthTokenInfo.from_json(t) for t in _object(r)["authTokens"]],
+            lambda r: [AuthTokenInfo.from_json(t) for t in read_object(r)["authTokens"]],
             "auth-tokens",
         )
 
     def revoke_auth_token(self, token_id: str) -> Call[AuthTokenInfo]:
         return self._admin(
-            "DELETE", lambda r: AuthTokenInfo.from_json(_object(r)), "auth-tokens", token_id
+            "DELETE", lambda r: AuthTokenInfo.from_json(read_object(r)), "auth-tokens", token_id
         )
 
     # --- admin: users -------------------------------------------------------------------------
@@ -407,26 +275,26 @@ class Requests:
         ):
             if value is not None:
                 body[member] = value
-        return self._admin("POST", lambda r: User.from_json(_object(r)), "users", json=body)
+        return self._admin("POST", lambda r: User.from_json(read_object(r)), "users", json=body)
 
     def get_user(self, user_id: str) -> Call[User]:
-        return self._admin("GET", lambda r: User.from_json(_object(r)), "users", user_id)
+        return self._admin("GET", lambda r: User.from_json(read_object(r)), "users", user_id)
 
     def update_user(self, user_id: str, changes: Mapping[str, Any]) -> Call[User]:
         names = {"email": "email", "organization_id": "organizationId", "is_admin": "isAdmin"}
         body = {names[name]: value for name, value in changes.items()}
         return self._admin(
-            "PATCH", lambda r: User.from_json(_object(r)), "users", user_id, json=body
+            "PATCH", lambda r: User.from_json(read_object(r)), "users", user_id, json=body
         )
 
     def list_users(self, limit: int, after: str | None) -> Call[UserPage]:
         params: dict[str, str | int] = {"limit": limit}
         if after is not None:
             params["after"] = after
-        return self._admin("GET", _user_page, "users", params=params)
+        return self._admin("GET", read_user_page, "users", params=params)
 
     def delete_user(self, user_id: str) -> Call[None]:
-        return self._admin("DELETE", _nothing, "users", user_id)
+        return self._admin("DELETE", read_nothing, "users", user_id)
 
     # --- admin: lifecycle -----------------------------------------------------------------------
 
@@ -445,13 +313,13 @@ class Requests:
         if reason is not None:
             body["reason"] = reason
         return self._admin(
-            "POST", lambda r: Revocation.from_json(_object(r)), "revocations", json=body
+            "POST", lambda r: Revocation.from_json(read_object(r)), "revocations", json=body
         )
 
     def revocations(self) -> Call[list[Revocation]]:
         return self._admin(
             "GET",
-            lambda r: [Revocation.from_json(x) for x in _object(r)["revocations"]],
+            lambda r: [Revocation.from_json(x) for x in read_object(r)["revocations"]],
             "revocations",
         )
 
@@ -462,11 +330,11 @@ class Requests:
         for name, value in (("before", before), ("action", action), ("outcome", outcome)):
             if value is not None:
                 params[name] = value
-        return self._admin("GET", _audit_page, "audit", params=params)
+        return self._admin("GET", read_audit_page, "audit", params=params)
 
     def signing_keys(self) -> Call[list[SigningKeyInfo]]:
         return self._admin(
-            "GET", lambda r: [SigningKeyInfo.from_json(k) for k in _object(r)["keys"]], "keys"
+            "GET", lambda r: [SigningKeyInfo.from_json(k) for k in read_object(r)["keys"]], "keys"
         )
 
     def rotate_key(self, alg: str | None, now: bool) -> Call[SigningKeyInfo]:
@@ -476,5 +344,5 @@ class Requests:
         if now:
             body["now"] = True
         return self._admin(
-            "POST", lambda r: SigningKeyInfo.from_json(_object(r)), "keys", "rotate", json=body
+            "POST", lambda r: SigningKeyInfo.from_json(read_object(r)), "keys", "rotate", json=body
         )

@@ -8,7 +8,7 @@ from typing import Self
 
 import httpx
 
-from idmint.client._http import USER_AGENT
+from idmint.client._calls import USER_AGENT
 
 __all__ = ["AsyncHttpClientOwner", "HttpClientOwner"]
 

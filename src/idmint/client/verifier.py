@@ -31,8 +31,8 @@ from typing import Final
 
 import httpx
 
+from idmint.client._calls import checked_url
 from idmint.client._errors import error_from_response, transport_error
-from idmint.client._http import checked_url
 from idmint.client._transport import AsyncHttpClientOwner, HttpClientOwner
 from idmint.jose.claims import DEFAULT_LEEWAY
 from idmint.jose.clock import Clock, SystemClock
