@@ -121,6 +121,35 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         65536, ge=1024, le=10_485_760, description="Largest accepted request body, in bytes."
     )
+    redis_url: str | None = Field(
+        None,
+        description="Redis (redis://host:port/db) for what several instances share: the "
+        "throttle's counters. Unset: each instance counts in its own memory. Unreachable: "
+        "counting falls back to memory, and the log says so.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of the proxies in front of idmint, as JSON "
+        '(["127.0.0.1", "10.0.0.0/8"]): from them the client address is read from '
+        "X-Forwarded-For; from any other peer it is the socket's.",
+    )
+    throttle_per_address: str = Field(
+        "20/5 minutes",
+        description="Failed credential checks one client address may make in a moving window "
+        "(mints, the admin API); past it, rate_limited (429) until the window clears.",
+    )
+    throttle_per_api_key: str = Field(
+        "300/5 minutes",
+        description="Failed credential checks against one API key from all addresses "
+        "together, in a moving window; past it, rate_limited (429) for that API key.",
+    )
+    audit_retention_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="How long audit events are kept; older ones are purged by the server's "
+        "upkeep.",
+    )
     max_header_bytes: int = Field(
         16384,
         ge=1024,
@@ -170,6 +199,36 @@ class Settings(BaseSettings):
     def _known_algorithm(cls, value: str) -> str:
         if value not in ALGORITHMS:
             raise ValueError(f"unsupported signing algorithm {value!r}")
+        return value
+
+    @field_validator("throttle_per_address", "throttle_per_api_key")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a rate such as '20/5 minutes' or '300 per hour'"
+            ) from None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("redis_url must start with redis:// or rediss://")
         return value
 
     @field_validator("public_url")

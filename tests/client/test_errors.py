@@ -105,7 +105,7 @@ def test_mismatch_keeps_the_envelopes_field() -> None:
         ("method_weird", 405, InvalidArgumentError),
         ("media_weird", 415, InvalidArgumentError),
         ("maintenance", 503, UnavailableError),
-        ("rate_limited", 429, IdmintError),
+        ("slow_down_please", 429, IdmintError),
     ],
 )
 def test_unknown_code_raises_the_nearest_class_and_keeps_the_code(

@@ -41,7 +41,10 @@ status (``idmint.api.errors``).
     │   ├── AuthTokenRevokedError         auth_token_revoked
     │   ├── AuthTokenExpiredError         auth_token_expired
     │   ├── AuthTokenWrongWorkspaceError  auth_token_wrong_workspace
+    │   ├── AuthTokenScopeError           auth_token_scope_missing
+    │   ├── ScopeExceededError            auth_token_scope_exceeded
     │   └── AdminRequiredError            admin_required
+    ├── RateLimitedError                  rate_limited
     ├── NotFoundError                     not_found
     │   ├── UserNotFoundError             user_not_found
     │   └── WorkspaceNotFoundError        workspace_not_found
@@ -78,6 +81,7 @@ __all__ = [
     "AuthTokenExpiredError",
     "AuthTokenNotFoundError",
     "AuthTokenRevokedError",
+    "AuthTokenScopeError",
     "AuthTokenWrongWorkspaceError",
     "ClaimError",
     "ConfigurationError",
@@ -110,7 +114,9 @@ __all__ = [
     "NotFoundError",
     "OrganizationMismatchError",
     "OriginNotAllowedError",
+    "RateLimitedError",
     "RetiredKeyError",
+    "ScopeExceededError",
     "SigningKeyError",
     "StoreNotFoundError",
     "StoreOutdatedError",
@@ -522,10 +528,49 @@ class AuthTokenWrongWorkspaceError(CredentialError):
         return "Auth token does not belong to this API key's workspace."
 
 
+class AuthTokenScopeError(CredentialError):
+    """Raised when an auth token is used for what its scopes do not allow (minting with an
+    admin-only token, the admin API with a mint-only one)."""
+
+    code = "auth_token_scope_missing"
+    context_names = ("scope",)
+
+    def __init__(self, message: str | None = None, *, scope: str | None = None) -> None:
+        self.scope = scope
+        super().__init__(message)
+
+    def default_message(self) -> str:
+        return f"This auth token lacks the {self.scope!r} scope."
+
+
+class ScopeExceededError(CredentialError):
+    """Raised when an auth token would create a token with more scopes than its own, or one
+    that outlives it."""
+
+    code = "auth_token_scope_exceeded"
+
+
 class AdminRequiredError(CredentialError):
     """Raised when an operation needs the admin credential or another workspace's token."""
 
     code = "admin_required"
+
+
+class RateLimitedError(IdmintError):
+    """Raised when a caller has failed too often (guessing credentials) or a workspace has
+    used its mint quota; ``retry_after`` says when to try again."""
+
+    code = "rate_limited"
+    context_names = ("retry_after",)
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+    def default_message(self) -> str:
+        if self.retry_after is None:
+            return "Too many requests: try again later."
+        return f"Too many requests: try again in {self.retry_after} s."
 
 
 class NotFoundError(IdmintError):

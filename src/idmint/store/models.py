@@ -63,6 +63,8 @@ class Workspace(Base):
     max_ttl_seconds: Mapped[int] = mapped_column(Integer, default=604_800)
     auto_create_users: Mapped[bool] = mapped_column(Boolean, default=True)
     allowed_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # An optional quota of mints, in the limits library's syntax ("100/second"); None: none.
+    mint_rate_limit: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 
@@ -81,6 +83,8 @@ class AuthToken(Base):
     last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # What the token may do: "mint", "admin", or both, space-separated.
+    scopes: Mapped[str] = mapped_column(String(64), default="mint", server_default="mint admin")
 
     __table_args__ = (Index("ix_auth_tokens_workspace", "workspace_id"),)
 
@@ -208,5 +212,11 @@ class AuditEvent(Base):
     reason_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     subject: Mapped[str | None] = mapped_column(String(256), nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The address the request came from (the socket's, or X-Forwarded-For's from a trusted
+    # proxy); None for the CLI and the scheduler.
+    client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
-    __table_args__ = (Index("ix_audit_workspace_at", "workspace_id", "at"),)
+    __table_args__ = (
+        Index("ix_audit_workspace_at", "workspace_id", "at"),
+        Index("ix_audit_at", "at"),
+    )

@@ -199,6 +199,12 @@ class StoreQueries(StoreEngine):
 
     # --- audit ----------------------------------------------------------------------------------
 
+    def purge_audit(self, before: float) -> int:
+        """Delete audit events from before ``before``; returns how many."""
+        with self.transaction() as session:
+            result = session.execute(delete(AuditEvent).where(AuditEvent.at < before))
+            return int(getattr(result, "rowcount", 0) or 0)
+
     def audit_events(
         self,
         workspace_id: str | None,

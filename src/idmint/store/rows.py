@@ -90,3 +90,4 @@ class AuditRow(TypedDict):
     reason_code: str | None
     subject: str | None
     detail: dict[str, Any]
+    client_address: str | None

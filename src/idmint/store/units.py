@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -115,7 +115,10 @@ class Unit:
         for workspace_id, user_id, profile, now in data.get("profiles", []):
             unit.upsert_profile(workspace_id, user_id, profile, now)
         unit.sessions = list(data.get("sessions", []))
-        unit.audit = list(data.get("audit", []))
+        # Spill files from before audit rows named the client have no client_address.
+        unit.audit = [
+            cast("AuditRow", {"client_address": None, **row}) for row in data.get("audit", [])
+        ]
         return unit
 
 

@@ -1,0 +1,172 @@
+"""Throttled guessing: failed credential checks counted per client address and per API key in
+a moving window (the ``limits`` library), and a caller past the limit refused with
+``rate_limited`` until the window clears.  Also a workspace's optional mint quota.
+
+The counters live in memory on one instance, or in Redis (``IDMINT_REDIS_URL``) so that every
+instance shares them.  Redis unreachable: counting goes on in memory, the log says so once,
+and Redis is tried again after a moment: the limit never fails open silently.
+
+Successful requests are never counted and never wait for a counter: a failure is counted
+after it happened, and whether a caller is blocked is a look-up in this instance's memory
+(which a failure that finds the shared counter exhausted fills, so an attacker spreading
+guesses over N instances gets at most N more tries than the limit).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+__all__ = ["Block", "Throttle"]
+
+logger = logging.getLogger("idmint.throttle")
+
+REDIS_RETRY_SECONDS = 30.0  # after Redis failed, how long counting stays in memory only
+MAX_BLOCKED = 100_000  # blocked callers remembered per instance
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A caller that just passed its limit: ``scope`` is ``address`` or ``api_key``."""
+
+    scope: str
+    value: str
+    until: float
+
+
+class Throttle:
+    """Counts failures and answers whether a caller is blocked.
+
+    :param per_address: the failures one client address may have in the window
+        (``limits`` syntax: ``"20/5 minutes"``).
+    :param per_api_key: the failures one API key may have, from all addresses together.
+    :param redis_url: share the counters in Redis; None: this instance's memory only.
+    """
+
+    def __init__(
+        self,
+        *,
+        per_address: str,
+        per_api_key: str,
+        redis_url: str | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._limits = {"address": parse(per_address), "api_key": parse(per_api_key)}
+        self._now = now
+        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._shared: MovingWindowRateLimiter | None = None
+        self._redis_url = redis_url
+        self._redis_down_until = 0.0
+        if redis_url is not None:
+            self._shared = MovingWindowRateLimiter(_redis(redis_url))
+        # (scope, value) -> when the block ends: the only thing a request that succeeds reads.
+        self._blocked: dict[tuple[str, str], float] = {}
+        self._quota_limits: dict[str, RateLimitItem] = {}
+        self._lock = threading.Lock()
+
+    # --- guessing -----------------------------------------------------------------------
+
+    def retry_after(self, address: str | None, api_key: str | None) -> int | None:
+        """Seconds until ``address`` or ``api_key`` may try again; None if neither is
+        blocked.  Memory only: no counter is read."""
+        if not self._blocked:
+            return None
+        now = self._now()
+        until = max(
+            self._blocked.get(("address", address or ""), 0.0),
+            self._blocked.get(("api_key", api_key or ""), 0.0),
+        )
+        if until <= now:
+            return None
+        return max(1, int(until - now + 0.999))
+
+    def failed(self, address: str | None, api_key: str | None) -> list[Block]:
+        """Count one failed credential check; returns the blocks it starts (one audit event
+        each)."""
+        started: list[Block] = []
+        for scope, value in (("address", address), ("api_key", api_key)):
+            if not value:
+                continue
+            limit = self._limits[scope]
+            if self._hit(limit, scope, value):
+                continue
+            until = self._window_end(limit, scope, value)
+            with self._lock:
+                previous = self._blocked.get((scope, value), 0.0)
+                if len(self._blocked) >= MAX_BLOCKED:
+                    self._forget_expired()
+                self._blocked[(scope, value)] = until
+            if previous <= self._now():
+                started.append(Block(scope, value, until))
+        return started
+
+    # --- quotas -------------------------------------------------------------------------
+
+    def within_quota(self, quota: str, workspace_id: str) -> int | None:
+        """Count one use of ``workspace_id``'s quota; None while within it, else the seconds
+        until the next use fits."""
+        limit = self._quota_limits.get(quota)
+        if limit is None:
+            limit = self._quota_limits[quota] = parse(quota)
+        if self._hit(limit, "quota", workspace_id):
+            return None
+        return max(1, int(self._window_end(limit, "quota", workspace_id) - self._now() + 0.999))
+
+    # --- counters -----------------------------------------------------------------------
+
+    def _limiter(self) -> MovingWindowRateLimiter:
+        if self._shared is not None and self._now() >= self._redis_down_until:
+            return self._shared
+        return self._memory
+
+    def _hit(self, limit: RateLimitItem, scope: str, value: str) -> bool:
+        limiter = self._limiter()
+        try:
+            return limiter.hit(limit, scope, value)
+        except Exception as exc:
+            self._redis_failed(exc)
+            return self._memory.hit(limit, scope, value)
+
+    def _window_end(self, limit: RateLimitItem, scope: str, value: str) -> float:
+        limiter = self._limiter()
+        try:
+            reset = float(limiter.get_window_stats(limit, scope, value).reset_time)
+        except Exception as exc:
+            self._redis_failed(exc)
+            reset = float(self._memory.get_window_stats(limit, scope, value).reset_time)
+        return max(reset, self._now() + 1)
+
+    def _redis_failed(self, exc: BaseException) -> None:
+        first = self._now() >= self._redis_down_until
+        self._redis_down_until = self._now() + REDIS_RETRY_SECONDS
+        if first:
+            logger.error(
+                "throttle: Redis at IDMINT_REDIS_URL is unreachable (%s: %s); counting failures "
+                "in this instance's memory, retrying Redis in %.0f s",
+                type(exc).__name__,
+                exc,
+                REDIS_RETRY_SECONDS,
+            )
+
+    def _forget_expired(self) -> None:
+        now = self._now()
+        for key in [key for key, until in self._blocked.items() if until <= now]:
+            del self._blocked[key]
+
+
+def _redis(url: str) -> Storage:
+    # Short timeouts: a hung Redis costs a failed request a fraction of a second, then the
+    # counting moves to memory (see _redis_failed).
+    options: dict[str, Any] = {"socket_timeout": 0.25, "socket_connect_timeout": 0.25}
+    storage = storage_from_string(url, **options)
+    if not isinstance(storage, Storage):  # an async scheme (async+redis://): not for us
+        raise ValueError(f"IDMINT_REDIS_URL must be a redis:// URL, not {url.split(':')[0]}")
+    return storage
