@@ -12,6 +12,9 @@ RUN_STAMP  := $(VENV)/.synced-server
 JS         := clients/js
 # npm ci empties node_modules, so the stamp inside it goes with it.
 JS_STAMP   := $(JS)/node_modules/.installed
+# The React example (Vite, React): its own package.json and lock, for tests/examples/test_react.py.
+REACT_EX    := examples/react
+REACT_STAMP := $(REACT_EX)/node_modules/.installed
 # uv manages .venv (not its own default) and never downloads a Python build.
 UV         := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
@@ -42,16 +45,26 @@ $(RUN_STAMP): pyproject.toml uv.lock
 	$(UV) sync --locked --inexact --no-dev --extra server
 	touch $@
 
-# The browser SDK's npm dev dependencies (typescript, for tests/test_js_package.py), exactly as
-# clients/js/package-lock.json has them; again only when the lock or package.json changes.
-# make test needs them; make run does not. Without npm the JS package tests skip.
-js-env: $(JS_STAMP)
+# The browser SDK's npm dev dependencies (typescript; react, react-dom, @testing-library/react
+# and happy-dom for the React bindings' tests), exactly as clients/js/package-lock.json has them,
+# and the React example's (vite, react), as examples/react/package-lock.json has them; again
+# only when a lock or package.json changes. make test needs them; make run does not. Without
+# npm the JS tests skip.
+js-env: $(JS_STAMP) $(REACT_STAMP)
 
 $(JS_STAMP): $(JS)/package.json $(JS)/package-lock.json
 	if command -v npm >/dev/null; then \
 		(cd $(JS) && npm ci --no-audit --no-fund) && touch $@; \
 	else \
 		echo "js-env: npm is not installed; the JS package tests will be skipped" >&2; \
+	fi
+
+# The example links idmint from clients/js (file:../../clients/js), so that package.json counts.
+$(REACT_STAMP): $(REACT_EX)/package.json $(REACT_EX)/package-lock.json $(JS)/package.json
+	if command -v npm >/dev/null; then \
+		(cd $(REACT_EX) && npm ci --no-audit --no-fund) && touch $@; \
+	else \
+		echo "js-env: npm is not installed; the React example's test will be skipped" >&2; \
 	fi
 
 # Re-resolve uv.lock after editing dependencies in pyproject.toml.
@@ -86,5 +99,5 @@ run: env-server
 	$(BIN)/idmint serve
 
 clean:
-	rm -rf $(VENV) $(JS)/node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist
+	rm -rf $(VENV) $(JS)/node_modules $(REACT_EX)/node_modules $(REACT_EX)/dist .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,4 +1,9 @@
-"""The browser SDK's own unit tests (``node --test clients/js/test/``), run as part of pytest."""
+"""The browser SDK's own unit tests (``node --test clients/js/test/``), run as part of pytest.
+
+The SDK's (``client``, ``pure``) need nothing installed; the React bindings' (``react*``) need
+clients/js's npm dev dependencies (React, React DOM, @testing-library/react, happy-dom), which
+``make js-env`` installs (``make test`` does).
+"""
 
 from __future__ import annotations
 
@@ -25,16 +30,22 @@ def test_the_server_serves_the_package_module() -> None:
     assert SERVED.resolve() == SDK.resolve()
 
 
-def test_node_unit_tests_pass() -> None:
+TESTS = PACKAGE / "test"
+REACT_TESTS = sorted(TESTS.glob("react*.test.mjs"))
+SDK_TESTS = sorted(set(TESTS.glob("*.test.mjs")) - set(REACT_TESTS))
+
+
+def _node_test(files: list[Path]) -> None:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
+    assert files
     result = subprocess.run(
-        [node, "--test", "clients/js/test/"],
+        [node, "--test", *(str(f.relative_to(ROOT)) for f in files)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
     )
     output = result.stdout + result.stderr
@@ -45,3 +56,16 @@ def test_node_unit_tests_pass() -> None:
     assert int(passed.group(1)) > 0, output
     assert failed, output
     assert int(failed.group(1)) == 0, output
+
+
+def test_node_unit_tests_pass() -> None:
+    _node_test(SDK_TESTS)
+
+
+def test_react_binding_unit_tests_pass() -> None:
+    if not (PACKAGE / "node_modules" / "@testing-library" / "react").is_dir():
+        if shutil.which("npm") is None:
+            pytest.skip("npm is not installed, so neither are the React bindings' test packages")
+        pytest.fail("clients/js's npm dev dependencies are missing: run `make js-env`")
+    assert [f.name for f in REACT_TESTS] == ["react-ssr.test.mjs", "react.test.mjs"]
+    _node_test(REACT_TESTS)

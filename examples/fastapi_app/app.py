@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from idmint import IdmintError
 from idmint.client import IdmintClient
@@ -32,7 +33,11 @@ idmint = IdmintClient(
 )
 
 app = FastAPI()
-INDEX = Path(__file__).resolve().parents[1] / "static" / "index.html"
+EXAMPLES = Path(__file__).resolve().parents[1]
+INDEX = EXAMPLES / "static" / "index.html"
+# The React example (examples/react) once built with `npm run build`; REACT_DIST names another
+# build folder (the tests build into a temporary one).
+REACT_DIST = Path(os.environ.get("REACT_DIST") or EXAMPLES / "react" / "dist")
 
 # --- A tiny demo login (your application has its own) -----------------------------------------
 # The session cookie holds the user id and an HMAC of it, so a browser cannot change who it is.
@@ -64,11 +69,17 @@ def current_user(request: Request) -> dict[str, str]:
     return user
 
 
+# Where /login may send the browser back to: the page, or the React example's.
+PAGES = {"/", "/react/"}
+
+
 @app.get("/login")
-def login(user: str) -> RedirectResponse:
+def login(user: str, next: str = "/") -> RedirectResponse:
     if user not in USERS:
         raise HTTPException(status_code=404, detail="no such demo user")
-    response = RedirectResponse("/", status_code=303)
+    if next not in PAGES:  # never an address the request makes up
+        raise HTTPException(status_code=400, detail="no such page")
+    response = RedirectResponse(next, status_code=303)
     response.set_cookie(COOKIE, _signed(user), httponly=True, samesite="lax")
     return response
 
@@ -111,3 +122,7 @@ def config(request: Request) -> dict[str, Any]:
 @app.get("/")
 def index() -> FileResponse:
     return FileResponse(INDEX)
+
+
+# The React example's files, when it is built (404 until then).
+app.mount("/react", StaticFiles(directory=REACT_DIST, html=True, check_dir=False), name="react")

@@ -3,7 +3,9 @@
 Three loopback processes: idmint (set up with ``idmint init --json``, with an admin token so
 the tests can change the workspace's settings), and each example application (FastAPI under
 uvicorn, Flask under its own ``flask run``) with ``IDMINT_URL``, ``IDMINT_API_KEY`` and
-``IDMINT_AUTH_TOKEN`` in its environment, exactly as examples/README.md runs them.  Every
+``IDMINT_AUTH_TOKEN`` in its environment, exactly as examples/README.md runs them.  The FastAPI
+one also serves the React example (``examples/react``) at ``/react/`` from ``REACT_DIST``, a
+temporary folder that ``react_build`` fills with Vite (test_react.py).  Every
 process logs to a file, not a pipe: nobody reads a pipe while the tests run, and a full one
 stalls the process.
 """
@@ -11,6 +13,7 @@ stalls the process.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -57,8 +60,15 @@ def _example_command(name: str, port: int) -> list[str]:
 
 
 @pytest.fixture(scope="session")
+def react_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the React example is built to (empty until ``react_build``): the FastAPI
+    example's ``REACT_DIST``."""
+    return tmp_path_factory.mktemp("react-dist")
+
+
+@pytest.fixture(scope="session")
 def processes(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, react_dist: Path
 ) -> Iterator[tuple[Idmint, dict[str, Example]]]:
     """``idmint serve`` (what ``make run`` starts) and both examples, started side by side.
 
@@ -84,6 +94,7 @@ def processes(
         "IDMINT_URL": server.base_url,
         "IDMINT_API_KEY": server.api_key,
         "IDMINT_AUTH_TOKEN": server.auth_token,
+        "REACT_DIST": str(react_dist),
     }
     started: list[tuple[subprocess.Popen[bytes], Path, str]] = []
     try:
@@ -117,6 +128,37 @@ def example(
 ) -> Example:
     """One example application, with IDMINT_URL, IDMINT_API_KEY and IDMINT_AUTH_TOKEN set."""
     return processes[1][request.param]
+
+
+REACT_EXAMPLE = EXAMPLES / "react"
+
+
+@pytest.fixture(scope="session")
+def react_build(react_dist: Path) -> Path:
+    """The React example built with Vite, from its lock-installed npm packages (``make js-env``
+    installs them), into ``react_dist``.  A development build: React's StrictMode then really
+    mounts every effect twice in the browser, which the bindings must survive."""
+    node = shutil.which("node")
+    if node is None or shutil.which("npm") is None:
+        pytest.skip("node or npm is not installed")
+    vite = REACT_EXAMPLE / "node_modules" / "vite" / "bin" / "vite.js"
+    if not vite.exists():
+        pytest.fail(
+            "the React example's npm packages are not installed: run `make js-env` (make test "
+            "does), or `npm ci` in examples/react"
+        )
+    result = subprocess.run(
+        [node, str(vite), "build", "--outDir", str(react_dist), "--emptyOutDir"],
+        cwd=REACT_EXAMPLE,
+        env={**os.environ, "NODE_ENV": "development"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (react_dist / "index.html").is_file()
+    return react_dist
 
 
 @pytest.fixture
