@@ -140,10 +140,17 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
-def idmint_init(env: dict[str, str]) -> dict[str, Any]:
-    """``idmint init --json`` in ``env``: apiKey, authToken, issuer, jwksUri, workspaceId."""
+def idmint_init(env: dict[str, str], *scopes: str) -> dict[str, Any]:
+    """``idmint init --json`` in ``env``: apiKey, authToken, issuer, jwksUri, workspaceId,
+    scopes; the auth token has ``scopes`` (mint only by default, as ``init`` makes it)."""
+    options = [f"--scope={scope}" for scope in scopes]
     init = subprocess.run(
-        [IDMINT, "init", "--json"], env=env, capture_output=True, text=True, timeout=60, check=True
+        [IDMINT, "init", "--json", *options],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     created: dict[str, Any] = json.loads(init.stdout)
     return created

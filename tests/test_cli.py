@@ -134,7 +134,8 @@ def test_init_json_is_one_object_for_scripts(run: Run, service: Callable[[], Idm
 
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)
-    assert set(answer) == {"apiKey", "authToken", "issuer", "jwksUri", "workspaceId"}
+    assert set(answer) == {"apiKey", "authToken", "issuer", "jwksUri", "workspaceId", "scopes"}
+    assert answer["scopes"] == ["mint"]
     assert answer["issuer"] == f"{PUBLIC_URL}/w/{answer['apiKey']}"
     assert answer["jwksUri"] == f"{answer['issuer']}/.well-known/jwks.json"
     assert answer["workspaceId"].startswith("ws_")
@@ -430,6 +431,7 @@ def test_settings_show_bare_and_json(run: Run, workspace: dict[str, Any]) -> Non
         "maxTtlSeconds": 604800,
         "autoCreateUsers": True,
         "allowedDomains": [],
+        "mintRateLimit": None,
     }
 
 

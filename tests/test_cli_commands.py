@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from conftest import IDMINT, free_port, idmint_init, idmint_serve
-from idmint import AuthTokenRevokedError, __version__
+from idmint import AuthTokenRevokedError, AuthTokenScopeError, __version__
 from idmint.cli import app
 from idmint.service import Idmint
 from idmint.settings import Settings
@@ -101,18 +101,19 @@ def test_migrate_check_and_upgrade(env: Path) -> None:
     _downgrade(env, "0001")
     behind = run("migrate", "--check")
     assert behind.exit_code == 1
+    head = Store.head_revision()
     assert "0001" in behind.stdout
-    assert "0002" in behind.stdout
+    assert head in behind.stdout
     for args in (("users", "list"), ("settings", "show"), ("verify", "a.b.c"), ("serve",)):
         refused = run(*args)
         assert refused.exit_code == 1, (args, refused.output)
         assert "[store_outdated]" in refused.stderr
         assert "idmint migrate" in refused.stderr
-    assert Idmint.schema_revisions(Settings()) == ("0001", "0002")  # nothing upgraded it
+    assert Idmint.schema_revisions(Settings()) == ("0001", head)  # nothing upgraded it
 
     upgraded = run("migrate")
     assert upgraded.exit_code == 0, upgraded.output
-    assert "from revision 0001 to 0002" in upgraded.stdout
+    assert f"from revision 0001 to {head}" in upgraded.stdout
     assert run("migrate", "--check").exit_code == 0
     assert run("users", "list").exit_code == 0
 
@@ -129,7 +130,7 @@ def test_serve_migrate_upgrades_then_serves(env: Path, monkeypatch: pytest.Monke
     result = run("serve", "--migrate")
     assert result.exit_code == 0, result.output
     assert calls
-    assert Idmint.schema_revisions(Settings()) == ("0002", "0002")
+    assert Idmint.schema_revisions(Settings()) == (Store.head_revision(),) * 2
 
 
 # --- auth tokens and users --------------------------------------------------------------------
@@ -164,6 +165,53 @@ def test_auth_tokens_create_list_revoke(env: Path) -> None:
     with pytest.raises(AuthTokenRevokedError):
         mint()
     assert run("auth-tokens", "revoke", "at_nothing").exit_code == 1
+
+
+def test_init_makes_a_mint_only_token_and_says_how_to_get_admin(env: Path) -> None:
+    result = run("init")
+    assert result.exit_code == 0, result.output
+    assert "(scope: mint)" in result.stdout
+    assert "auth-tokens create ops --scope admin" in result.stdout
+    assert "IDMINT_ADMIN_TOKEN" in result.stdout
+    listed = json.loads(run("auth-tokens", "list", "--json").stdout)["authTokens"]
+    assert [(t["scopes"], t["overPrivileged"]) for t in listed] == [(["mint"], False)]
+
+
+def test_auth_tokens_scopes_and_the_over_privileged_mark(env: Path) -> None:
+    workspace = init()
+    admin = json.loads(run("auth-tokens", "create", "ops", "--scope", "admin", "--json").stdout)
+    both = run("auth-tokens", "create", "legacy", "--scope", "mint", "--scope", "admin")
+    assert both.exit_code == 0, both.output
+    assert "scope mint and admin" in both.stdout
+    assert admin["authToken"]["scopes"] == ["admin"]
+    assert run("auth-tokens", "create", "x", "--scope", "root").exit_code == 2
+
+    table = CliRunner().invoke(app, ["auth-tokens", "list"], env={"COLUMNS": "200"}).stdout
+    lines = {line.split()[3]: line for line in table.splitlines() if line.startswith("│ at_")}
+    assert "over-privileged" in lines["legacy"]
+    assert "over-privileged" not in lines["ops"]
+    assert "over-privileged" not in lines["default"]
+
+    # An admin-only token cannot mint.
+    service = Idmint.open(Settings())
+    try:
+        with pytest.raises(AuthTokenScopeError):
+            service.tokens.mint(workspace["apiKey"], admin["secret"], "u1", organization_id="o")
+    finally:
+        service.close()
+
+
+def test_settings_set_mint_rate_limit(env: Path) -> None:
+    init()
+    result = run("settings", "set", "--mint-rate-limit", "100/second", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["mintRateLimit"] == "100/second"
+    assert "100/second" in run("settings", "show").stdout
+    bad = run("settings", "set", "--mint-rate-limit", "lots")
+    assert bad.exit_code == 1
+    assert "[invalid_argument]" in bad.stderr
+    off = run("settings", "set", "--mint-rate-limit", "off", "--json")
+    assert json.loads(off.stdout)["mintRateLimit"] is None
 
 
 def test_auth_tokens_create_checks_the_expiry(env: Path) -> None:

@@ -117,6 +117,7 @@ def workspace_json(workspace: Workspace, issuer: str) -> dict[str, Any]:
         "maxTtlSeconds": workspace.max_ttl_seconds,
         "autoCreateUsers": workspace.auto_create_users,
         "allowedDomains": list(workspace.allowed_domains or []),
+        "mintRateLimit": workspace.mint_rate_limit,
         "createdAt": iso(workspace.created_at),
         "updatedAt": iso(workspace.updated_at),
     }
@@ -132,6 +133,8 @@ def auth_token_json(token: AuthToken) -> dict[str, Any]:
         "lastUsedAt": iso(token.last_used_at),
         "revokedAt": iso(token.revoked_at),
         "expiresAt": iso(token.expires_at),
+        "scopes": token.scopes.split(),
+        "overPrivileged": set(token.scopes.split()) >= {"mint", "admin"},
     }
 
 

@@ -128,7 +128,7 @@ class Settings(BaseSettings):
         "counting falls back to memory, and the log says so.",
     )
     trusted_proxies: list[str] = Field(
-        default_factory=list,
+        [],
         description="Addresses or networks (CIDR) of the proxies in front of idmint, as JSON "
         '(["127.0.0.1", "10.0.0.0/8"]): from them the client address is read from '
         "X-Forwarded-For; from any other peer it is the socket's.",
@@ -147,8 +147,7 @@ class Settings(BaseSettings):
         90,
         ge=1,
         le=3650,
-        description="How long audit events are kept; older ones are purged by the server's "
-        "upkeep.",
+        description="How long audit events are kept; older ones are purged by the server's upkeep.",
     )
     max_header_bytes: int = Field(
         16384,

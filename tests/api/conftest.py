@@ -29,7 +29,7 @@ from conftest import POSTGRES_URL, require_postgres
 from idmint import FrozenClock
 from idmint.api import create_app
 from idmint.api.errors import http_error_classes, status_of
-from idmint.jose.errors import error_classes
+from idmint.jose.errors import CredentialError, error_classes
 from idmint.service import Idmint
 from idmint.settings import Settings
 from idmint.store import Base
@@ -84,7 +84,13 @@ def assert_envelope(response: httpx.Response) -> dict[str, Any]:
     assert error["status"] in GRPC_STATUSES, error
     assert error["code"] in CODES, f"undocumented code {error['code']!r}"
     cls = CODES[error["code"]]
-    assert (response.status_code, error["status"]) == status_of(cls), error
+    if "www-authenticate" in response.headers:
+        # A credential from the Authorization header that is missing or wrong: 401 with a
+        # challenge (RFC 7235), the error's own code kept.
+        assert (response.status_code, error["status"]) == (401, "UNAUTHENTICATED"), error
+        assert issubclass(cls, CredentialError) or error.get("field") == "Authorization", error
+    else:
+        assert (response.status_code, error["status"]) == status_of(cls), error
     if "field" in error:
         assert isinstance(error["field"], str), error
         assert error["field"], error
@@ -208,7 +214,12 @@ class Api:
 
     def new_workspace(self, name: str | None = None, *, require_jwt: bool = True) -> Workspace:
         """Another workspace, made through ``POST /admin/v1/workspaces``."""
-        body = {"name": name or f"ws-{next(self._names)}", "requireJwt": require_jwt}
+        # Both scopes: the suites use a workspace's token for its admin API too.
+        body = {
+            "name": name or f"ws-{next(self._names)}",
+            "requireJwt": require_jwt,
+            "scopes": ["mint", "admin"],
+        }
         response = self.client.post("/admin/v1/workspaces", json=body, headers=self.admin)
         assert response.status_code == 201, response.text
         created = response.json()
@@ -360,6 +371,10 @@ class AppFactory:
             "data_dir": self._tmp_path_factory.mktemp("idmint"),
             "admin_token": ADMIN_TOKEN,
             "credential_cache_seconds": 5,
+            # The suites send many wrong credentials on purpose; tests of the throttle
+            # itself lower these.
+            "throttle_per_address": "1000000/minute",
+            "throttle_per_api_key": "1000000/minute",
             **overrides,
         }
         schema = None
@@ -374,7 +389,8 @@ class AppFactory:
         clock = FrozenClock(float(int(time.time())))
         service = Idmint.open(settings, clock=clock, schema=schema, create=True)
         self._teardown.append(service.close)
-        result = service.init_workspace()
+        # Both scopes: the suites use the first token for the admin API too.
+        result = service.init_workspace(scopes=("mint", "admin"))
         # Server errors answer 500 with the envelope, as under uvicorn (the log keeps the trace).
         client = TestClient(create_app(settings, service=service), raise_server_exceptions=False)
         if lifespan:

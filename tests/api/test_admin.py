@@ -156,7 +156,8 @@ def test_not_a_bearer(api: Api, authorization: str) -> None:
 def test_unknown_bearer(api: Api, route: Route) -> None:
     with api.unchanged():
         response = _request(api, route, api.bearer("sk_unknown"))
-    assert_error(response, 400, "INVALID_ARGUMENT", "auth_token_not_found")
+    assert_error(response, 401, "UNAUTHENTICATED", "auth_token_not_found")
+    assert response.headers["www-authenticate"] == 'Bearer realm="idmint"'
 
 
 def test_revoked_auth_token_loses_the_admin_api(api: Api) -> None:
@@ -167,7 +168,7 @@ def test_revoked_auth_token_loses_the_admin_api(api: Api) -> None:
     )
     api.revoke()
     response = api.client.get(f"{ADMIN}/workspaces/{api.workspace.api_key}", headers=mine)
-    assert_error(response, 403, "PERMISSION_DENIED", "auth_token_revoked")
+    assert_error(response, 401, "UNAUTHENTICATED", "auth_token_revoked")
 
 
 def test_without_an_admin_token_setting_nobody_is_admin(
@@ -203,6 +204,7 @@ def test_unknown_workspace_is_not_found(api: Api) -> None:
 # --- workspaces ---------------------------------------------------------------------------------
 
 WORKSPACE_FIELDS = {
+    "mintRateLimit",
     "id",
     "apiKey",
     "name",
@@ -217,7 +219,17 @@ WORKSPACE_FIELDS = {
     "createdAt",
     "updatedAt",
 }
-TOKEN_FIELDS = {"id", "name", "prefix", "createdAt", "lastUsedAt", "revokedAt", "expiresAt"}
+TOKEN_FIELDS = {
+    "id",
+    "name",
+    "prefix",
+    "scopes",
+    "overPrivileged",
+    "createdAt",
+    "lastUsedAt",
+    "revokedAt",
+    "expiresAt",
+}
 
 
 def test_create_workspace(backend_api: Api) -> None:

@@ -82,7 +82,9 @@ def test_audit_pages_events_newest_first_with_filters(api: Api) -> None:
     path = f"/admin/v1/workspaces/{api.workspace.api_key}/audit"
     everything = api.client.get(path, headers=api.admin).json()["events"]
     actions = [event["action"] for event in everything]
-    assert actions[0] == "revocation.create"
+    # identify failures are counted per minute and written as one event when it is over (or
+    # when the log is read), so the revocation is the newest event but one.
+    assert next(a for a in actions if a != "identify") == "revocation.create"
     assert {"token.mint", "identify", "auth_token.create", "workspace.create"} <= set(actions)
     ids = [event["id"] for event in everything]
     assert ids == sorted(ids, reverse=True)

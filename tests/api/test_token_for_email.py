@@ -149,11 +149,15 @@ def test_garbled_authorization(jane: Api, authorization: str) -> None:
         response = jane.client.post(
             TOKENS, json={"username": "jane@example.com"}, headers={"Authorization": authorization}
         )
-    assert response.status_code in (400, 401), response.text
-    if response.status_code == 400:
-        assert_error(response, 400, "INVALID_ARGUMENT", "invalid_argument", field="Authorization")
+    # The credential comes in the Authorization header: whatever is wrong with it is a 401
+    # with a challenge, the code saying what.
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == 'Basic realm="idmint", charset="UTF-8"'
+    error = assert_error(response, 401, "UNAUTHENTICATED", response.json()["error"]["code"])
+    if error["code"] == "invalid_argument":
+        assert error["field"] == "Authorization"
     else:
-        assert_error(response, 401, "UNAUTHENTICATED", "credentials_missing")
+        assert error["code"] == "credentials_missing"
 
 
 def test_wrong_secret(jane: Api) -> None:
@@ -164,7 +168,7 @@ def test_wrong_secret(jane: Api) -> None:
             headers={"Authorization": f"Outseta {jane.workspace.api_key}:sk_wrong"},
         )
     assert_error(
-        response, 400, "INVALID_ARGUMENT", "auth_token_not_found", message="Auth token not found."
+        response, 401, "UNAUTHENTICATED", "auth_token_not_found", message="Auth token not found."
     )
 
 
@@ -175,7 +179,7 @@ def test_unknown_api_key(jane: Api) -> None:
             json={"username": "jane@example.com"},
             headers={"Authorization": f"Outseta pk_nope:{jane.workspace.secret}"},
         )
-    assert_error(response, 400, "INVALID_ARGUMENT", "api_key_not_found")
+    assert_error(response, 401, "UNAUTHENTICATED", "api_key_not_found")
 
 
 def test_revoked_secret(jane: Api) -> None:
@@ -184,7 +188,7 @@ def test_revoked_secret(jane: Api) -> None:
         response = jane.client.post(
             TOKENS, json={"username": "jane@example.com"}, headers=outseta(jane.workspace)
         )
-    assert_error(response, 403, "PERMISSION_DENIED", "auth_token_revoked")
+    assert_error(response, 401, "UNAUTHENTICATED", "auth_token_revoked")
 
 
 def test_secret_of_another_workspace(jane: Api, workspace: Callable[..., Workspace]) -> None:

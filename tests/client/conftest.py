@@ -138,11 +138,17 @@ class App:
 
 def make_app(data_dir: Path, **settings: Any) -> App:
     """A fresh service and app over a SQLite store in ``data_dir``."""
-    values: dict[str, Any] = {"data_dir": data_dir, "admin_token": ADMIN_TOKEN, **settings}
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "admin_token": ADMIN_TOKEN,
+        "throttle_per_address": "1000000/minute",  # the suites send wrong credentials on purpose
+        "throttle_per_api_key": "1000000/minute",
+        **settings,
+    }
     config = Settings(**values)
     clock = FrozenClock(float(int(time.time())))
     service = Idmint.open(config, clock=clock, create=True)
-    created = service.init_workspace()
+    created = service.init_workspace(scopes=("mint", "admin"))  # the suites use it as admin too
     app = create_app(config, service=service)
     # Server errors answer 500 with the envelope, as under uvicorn.
     http = TestClient(app, raise_server_exceptions=False)

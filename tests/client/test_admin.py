@@ -9,6 +9,7 @@ import pytest
 from idmint.client import (
     AuditEvent,
     AuthTokenInfo,
+    CreatedWorkspace,
     IdmintClient,
     Revocation,
     SigningKeyInfo,
@@ -18,6 +19,7 @@ from idmint.client import (
 from idmint.jose.errors import (
     AdminRequiredError,
     AuthTokenRevokedError,
+    AuthTokenScopeError,
     CredentialsMissingError,
     EmailTakenError,
     InvalidArgumentError,
@@ -260,7 +262,7 @@ def test_workspaces_need_the_admin_token(app: App, client: IdmintClient) -> None
 
 
 def test_admin_token_creates_and_lists_workspaces(app: App, admin: IdmintClient) -> None:
-    created = admin.create_workspace("acme", require_jwt=False)
+    created = admin.create_workspace("acme", require_jwt=False, scopes=["mint", "admin"])
     assert created.workspace.name == "acme"
     assert created.workspace.require_jwt is False
     assert created.secret not in repr(created)
@@ -269,6 +271,17 @@ def test_admin_token_creates_and_lists_workspaces(app: App, admin: IdmintClient)
     other = app.client(api_key=created.workspace.api_key, auth_token=created.secret)
     assert other.get_workspace().name == "acme"
     assert other.generate_token("u", organization_id="o").expires_in == 48 * 3600
+    # By default the first token is the backend's: it mints, and the admin API refuses it.
+    backend = admin.create_workspace("shop")
+    assert [t.scopes for t in admin_of(app, backend).list_auth_tokens()] == [("mint",)]
+    minter = app.client(api_key=backend.workspace.api_key, auth_token=backend.secret)
+    assert minter.generate_token("u", organization_id="o").expires_in == 48 * 3600
+    with pytest.raises(AuthTokenScopeError):
+        minter.get_workspace()
+
+
+def admin_of(app: App, created: CreatedWorkspace) -> IdmintClient:
+    return app.client(api_key=created.workspace.api_key, admin_token=ADMIN_TOKEN)
 
 
 def test_admin_token_is_preferred_for_the_admin_api(app: App) -> None:

@@ -62,7 +62,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         IDMINT_CREDENTIAL_CACHE_SECONDS="0",
         IDMINT_JWKS_MAX_AGE_SECONDS=str(MAX_AGE),
     )
-    created = idmint_init(env)
+    created = idmint_init(env, "mint", "admin")
     with idmint_serve(env, port, data_dir / "server.log") as base_url:
         yield Server(base_url, created["apiKey"], created["authToken"])
 

@@ -68,13 +68,13 @@ def idmint(settings: Settings, store: Store, clock: FrozenClock) -> Idmint:
 @pytest.fixture
 def tenant(idmint: Idmint) -> InitResult:
     """A workspace with an active signing key and a first auth token."""
-    return idmint.init_workspace("Acme")
+    return idmint.init_workspace("Acme", scopes=("mint", "admin"))
 
 
 @pytest.fixture
 def other_tenant(idmint: Idmint, tenant: InitResult) -> InitResult:
     """A second workspace in the same store."""
-    return idmint.init_workspace("Globex", allow_existing=True)
+    return idmint.init_workspace("Globex", allow_existing=True, scopes=("mint", "admin"))
 
 
 def audit_rows(idmint: Idmint) -> list[AuditEvent]:

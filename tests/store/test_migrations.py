@@ -18,7 +18,7 @@ from conftest import POSTGRES_URL, require_postgres
 from idmint.jose.errors import StoreNotFoundError
 from idmint.store import Base, Store
 
-HEAD = "0002"
+HEAD = "0003"
 
 
 def _revision(store: Store) -> str | None:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
-from idmint.api._common import errors, json_response, service_of
+from idmint.api._common import client_of, errors, json_response, service_of
 from idmint.api.admin_schemas import (
     AdminUser,
     AuthTokenCreate,
@@ -31,6 +31,7 @@ from idmint.api.admin_schemas import (
     WorkspaceSettingsPatch,
 )
 from idmint.api.bodies import BodyRoute
+from idmint.api.errors import BEARER_CHALLENGE, challenged
 from idmint.jose.errors import (
     AdminRequiredError,
     ApiKeyNotFoundError,
@@ -39,6 +40,7 @@ from idmint.jose.errors import (
 )
 from idmint.serializers import auth_token_json, parse_iso, user_json, workspace_json
 from idmint.service import Idmint, Workspace
+from idmint.service.workspaces import Credential
 
 __all__ = ["AdminCaller", "Caller", "authorize", "router"]
 
@@ -48,28 +50,37 @@ _bearer = HTTPBearer(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Caller:
-    """Who calls the admin API: the admin, or the holder of one workspace's auth token."""
+    """Who calls the admin API: the admin, or the holder of one workspace's auth token (its
+    credential known once :func:`authorize` has checked it), from ``client``."""
 
     admin: bool
     actor: str
     secret: str
+    client: str | None
+    credential: Credential | None = None
 
 
 def _caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    if credentials is None or not credentials.credentials:
-        raise CredentialsMissingError("Authorization: Bearer <admin token or auth token> required.")
+    service = service_of(request)
+    client = client_of(request)
+    with challenged(BEARER_CHALLENGE):
+        service.access.check_throttle(client, None)
+        if credentials is None or not credentials.credentials:
+            raise CredentialsMissingError(
+                "Authorization: Bearer <admin token or auth token> required."
+            )
     secret = credentials.credentials
-    admin_token = service_of(request).settings.admin_token
+    admin_token = service.settings.admin_token
     if admin_token is not None and hmac.compare_digest(
         secret.encode(), admin_token.get_secret_value().encode()
     ):
-        return Caller(admin=True, actor="admin", secret=secret)
-    return Caller(admin=False, actor="auth_token", secret=secret)
+        return Caller(admin=True, actor="admin", secret=secret, client=client)
+    return Caller(admin=False, actor="auth_token", secret=secret, client=client)
 
 
 #: A route parameter that is the authenticated :class:`Caller`.
@@ -77,22 +88,33 @@ AdminCaller = Annotated[Caller, Depends(_caller)]
 
 
 def authorize(service: Idmint, caller: AdminCaller, api_key: str) -> Workspace:
-    """The workspace, if the caller may manage it.
+    """The workspace, if the caller may manage it: the admin, or an auth token of this
+    workspace with the ``admin`` scope (then ``caller.actor`` names it).  Throttled and
+    audited like the mint routes' credentials.
 
     :raises WorkspaceNotFoundError: for an unknown API key (404, as the path names a resource).
+    :raises Challenge: a wrong auth token (401).
+    :raises AuthTokenScopeError: an auth token without the ``admin`` scope (403).
     """
     try:
         if caller.admin:
             return service.workspaces.get(api_key)
-        workspace, _token = service.workspaces.authenticate(api_key, caller.secret)
+        with challenged(BEARER_CHALLENGE):
+            workspace, credential = service.access.authenticate(
+                api_key, caller.secret, scope="admin", action="admin.auth", client=caller.client
+            )
     except ApiKeyNotFoundError:
         raise WorkspaceNotFoundError("No workspace has this API key.") from None
+    caller.credential = credential
+    caller.actor = credential.actor
     return workspace
 
 
-def _require_admin(caller: AdminCaller) -> None:
+def _require_admin(service: Idmint, caller: AdminCaller) -> None:
     if not caller.admin:
-        raise AdminRequiredError("Only the admin credential may do this.")
+        error = AdminRequiredError("Only the admin credential may do this.")
+        service.access.failed(error, api_key=None, action="admin.auth", client=caller.client)
+        raise error
 
 
 def _workspace_out(service: Idmint, workspace: Workspace) -> dict[str, Any]:
@@ -105,8 +127,8 @@ def _workspace_out(service: Idmint, workspace: Workspace) -> dict[str, Any]:
 @router.get("/workspaces", response_model=WorkspaceList, responses=errors(401, 403))
 def list_workspaces(request: Request, caller: AdminCaller) -> Response:
     """All workspaces (admin credential only)."""
-    _require_admin(caller)
     service = service_of(request)
+    _require_admin(service, caller)
     return json_response(
         {"workspaces": [_workspace_out(service, w) for w in service.workspaces.all()]}
     )
@@ -117,9 +139,11 @@ def list_workspaces(request: Request, caller: AdminCaller) -> Response:
 )
 def create_workspace(body: WorkspaceCreate, request: Request, caller: AdminCaller) -> Response:
     """A new workspace with a signing key and a first auth token (admin credential only)."""
-    _require_admin(caller)
     service = service_of(request)
-    result = service.init_workspace(body.name, allow_existing=True)
+    _require_admin(service, caller)
+    result = service.init_workspace(
+        body.name, allow_existing=True, actor=caller.actor, scopes=tuple(body.scopes)
+    )
     workspace = result.workspace
     if not body.requireJwt:
         workspace = service.workspaces.update_settings(
@@ -146,7 +170,8 @@ def get_workspace(api_key: str, request: Request, caller: AdminCaller) -> Respon
 def update_workspace(
     api_key: str, body: WorkspaceSettingsPatch, request: Request, caller: AdminCaller
 ) -> Response:
-    """Change settings: the "Require JWT Token" toggle, lifetimes, auto-create, allowed domains."""
+    """Change settings: the "Require JWT Token" toggle, lifetimes, auto-create, allowed
+    domains, the mint quota."""
     service = service_of(request)
     authorize(service, caller, api_key)
     workspace = service.workspaces.update_settings(
@@ -159,6 +184,7 @@ def update_workspace(
         max_ttl_seconds=body.maxTtlSeconds,
         auto_create_users=body.autoCreateUsers,
         allowed_domains=body.allowedDomains,
+        mint_rate_limit=body.mintRateLimit,
     )
     return json_response(_workspace_out(service, workspace))
 
@@ -194,7 +220,12 @@ def create_auth_token(
     authorize(service, caller, api_key)
     expires_at = None if body.expiresAt is None else parse_iso(body.expiresAt, field="expiresAt")
     created = service.workspaces.create_auth_token(
-        api_key, body.name, actor=caller.actor, expires_at=expires_at
+        api_key,
+        body.name,
+        actor=caller.actor,
+        expires_at=expires_at,
+        scopes=list(body.scopes),
+        granted_by=caller.credential,
     )
     return json_response(
         {"authToken": auth_token_json(created.record), "secret": created.secret}, status_code=201

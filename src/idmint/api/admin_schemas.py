@@ -49,6 +49,9 @@ class WorkspaceOut(BaseModel):
     maxTtlSeconds: int
     autoCreateUsers: bool
     allowedDomains: list[str]
+    mintRateLimit: str | None = Field(
+        description="The workspace's mint quota (e.g. 100/second), or null for none."
+    )
     createdAt: str
     updatedAt: str
 
@@ -57,9 +60,14 @@ class WorkspaceList(BaseModel):
     workspaces: list[WorkspaceOut]
 
 
+Scope = Literal["mint", "admin"]
+Scopes = Annotated[list[Scope], Field(min_length=1, max_length=2)]
+
+
 class WorkspaceCreate(Strict):
     name: Name = "default"
     requireJwt: StrictBool = True
+    scopes: Scopes = Field(["mint"], description="The scopes of the workspace's first auth token.")
 
 
 class WorkspaceSettingsPatch(Strict):
@@ -76,6 +84,11 @@ class WorkspaceSettingsPatch(Strict):
         ]
         | None
     ) = None
+    mintRateLimit: Annotated[str, Field(max_length=64, pattern=VISIBLE)] | None = Field(
+        None,
+        description='A quota of mints for the workspace, e.g. "100/second" or "5000 per hour"; '
+        '"" removes it.',
+    )
 
 
 class AuthTokenInfo(BaseModel):
@@ -86,6 +99,10 @@ class AuthTokenInfo(BaseModel):
     lastUsedAt: str | None
     revokedAt: str | None
     expiresAt: str | None
+    scopes: list[Scope] = Field(description="What it may do: mint, admin, or both.")
+    overPrivileged: bool = Field(
+        description="Whether it has both scopes: a backend that mints needs only mint."
+    )
 
 
 class AuthTokenList(BaseModel):
@@ -95,7 +112,14 @@ class AuthTokenList(BaseModel):
 class AuthTokenCreate(Strict):
     name: Name
     expiresAt: Annotated[str, Field(max_length=64, pattern=PRINTABLE)] | None = Field(
-        None, description="Optional expiry, ISO 8601."
+        None,
+        description="Optional expiry, ISO 8601. A token created with an auth token may not "
+        "outlive it (by default it expires with it).",
+    )
+    scopes: Scopes = Field(
+        ["mint"],
+        description="mint, admin or both. A token created with an auth token may have only "
+        "scopes it has itself.",
     )
 
 

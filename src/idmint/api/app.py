@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from idmint import __version__
 from idmint.api import admin, assets, identify, jwks, lifecycle, mint
+from idmint.api._common import TrustedProxies
 from idmint.api.errors import install_error_handlers
 from idmint.api.fast import FastPath
 from idmint.jose.clock import Clock
@@ -88,11 +89,13 @@ def create_app(
     )
     routes = [route for router in routers for route in router.routes]
     install_error_handlers(app, routes)
+    app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
     app.fast_path = FastPath(
         app.framework,
         routes,
         limit=settings.max_body_bytes,
         hsts=settings.base_url.startswith("https://"),
+        trusted_proxies=app.state.trusted_proxies,
     )
     for router in routers:
         app.include_router(router)
@@ -121,9 +124,9 @@ def create_app_from_env() -> FastAPI:
 
 async def _upkeep(service: Idmint) -> None:
     # Background upkeep: every second a checkpoint of SQLite's write-ahead log (kept out of
-    # the commits that requests wait for), now and then key rotation steps, and expired
-    # denylist entries dropped (the revocations table never outgrows the tokens that can
-    # still be used).  Writes need nothing: group commit writes them as they come.
+    # the commits that requests wait for) and the counted failures of the minutes that are
+    # over; now and then key rotation steps; and every minute expired denylist entries and
+    # audit events past their retention dropped (neither table outgrows its purpose).  Writes need nothing: group commit writes them as they come.
     loop = asyncio.get_running_loop()
     next_maintain = loop.time() + MAINTAIN_SECONDS
     next_purge = loop.time() + PURGE_SECONDS
@@ -132,12 +135,14 @@ async def _upkeep(service: Idmint) -> None:
         now = loop.time()
         try:
             await run_in_threadpool(service.checkpoint)
+            service.audit.write_failures()  # the minutes that are over
             if now >= next_maintain:
                 next_maintain = now + MAINTAIN_SECONDS
                 await run_in_threadpool(_maintain_keys, service)
             if now >= next_purge:
                 next_purge = now + PURGE_SECONDS
                 await run_in_threadpool(service.revocations.purge)
+                await run_in_threadpool(service.audit.purge)
         except Exception:
             # The store may be down for a moment; upkeep must outlive it.
             logger.exception("background upkeep failed; retrying")

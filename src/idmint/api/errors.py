@@ -14,7 +14,8 @@ leaves through :func:`error_response`, so clients parse one shape.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -35,13 +36,17 @@ from idmint.jose.errors import (
 from idmint.serializers import error_fields
 
 __all__ = [
+    "BASIC_CHALLENGE",
+    "BEARER_CHALLENGE",
     "STATUSES",
+    "Challenge",
     "HeadersTooLargeError",
     "MethodNotAllowedError",
     "RequestTimeoutError",
     "RequestTooLargeError",
     "ServerBusyError",
     "UnsupportedMediaTypeError",
+    "challenged",
     "envelope",
     "error_response",
     "failure_response",
@@ -159,21 +164,72 @@ def envelope(error: IdmintError) -> dict[str, Any]:
     return {"error": {"message": fields.pop("message"), "status": status_of(error)[1], **fields}}
 
 
-def error_response(error: IdmintError, *, headers: dict[str, str] | None = None) -> Response:
-    """The envelope for ``error``, with its HTTP status."""
-    http_status = status_of(error)[0]
-    body = orjson.dumps(envelope(error))
-    response = Response(body, status_code=http_status, media_type="application/json")
+BASIC_CHALLENGE: Final = 'Basic realm="idmint", charset="UTF-8"'
+BEARER_CHALLENGE: Final = 'Bearer realm="idmint"'
+
+
+class Challenge(Exception):
+    """A credential failure on a route whose credentials come in the ``Authorization``
+    header: answered 401 with ``WWW-Authenticate`` (RFC 7235), the error's own code kept."""
+
+    def __init__(self, error: IdmintError, challenge: str) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.challenge = challenge
+
+
+@contextmanager
+def challenged(challenge: str) -> Iterator[None]:
+    """Turn a missing or wrong credential raised inside into a :class:`Challenge`.  A valid
+    credential that may not act here (a scope it lacks, another workspace's token) stays 403."""
+    try:
+        yield
+    except (
+        core.AuthTokenScopeError,
+        core.ScopeExceededError,
+        core.AdminRequiredError,
+        core.AuthTokenWrongWorkspaceError,
+    ):
+        raise
+    except CredentialError as exc:
+        raise Challenge(exc, challenge) from exc
+    except InvalidArgumentError as exc:
+        if exc.field != "Authorization":
+            raise
+        raise Challenge(exc, challenge) from exc
+
+
+def error_response(
+    error: IdmintError,
+    *,
+    headers: dict[str, str] | None = None,
+    challenge: str | None = None,
+) -> Response:
+    """The envelope for ``error``, with its HTTP status (401 and ``WWW-Authenticate`` with a
+    ``challenge``; ``Retry-After`` with ``rate_limited``)."""
+    http_status, word = status_of(error)
+    body = envelope(error)
+    if challenge is not None:
+        http_status, word = 401, "UNAUTHENTICATED"
+        body["error"]["status"] = word
+    response = Response(orjson.dumps(body), status_code=http_status, media_type="application/json")
     if headers:
         response.headers.update(headers)
-    if isinstance(error, CredentialError) and http_status == 401:
+    if challenge is not None:
+        response.headers["WWW-Authenticate"] = challenge
+    elif isinstance(error, CredentialError) and http_status == 401:
         response.headers.setdefault("WWW-Authenticate", 'Basic realm="idmint"')
+    if isinstance(error, core.RateLimitedError) and error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 
 def failure_response(exc: Exception) -> Response:
-    """The envelope for any failure: an :class:`IdmintError` as it is, anything else as the
-    500 ``internal`` error, logged with its traceback (the fast path and FastAPI's handlers)."""
+    """The envelope for any failure: an :class:`IdmintError` as it is (a :class:`Challenge`
+    as 401), anything else as the 500 ``internal`` error, logged with its traceback (the fast
+    path and FastAPI's handlers)."""
+    if isinstance(exc, Challenge):
+        return error_response(exc.error, challenge=exc.challenge)
     if isinstance(exc, IdmintError):
         return error_response(exc)
     logger.error("unexpected error", exc_info=exc)
@@ -259,6 +315,7 @@ def install_error_handlers(app: FastAPI, routes: Iterable[Any] = ()) -> None:
         return failure_response(exc)
 
     app.add_exception_handler(IdmintError, on_failure)
+    app.add_exception_handler(Challenge, on_failure)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_failure)

@@ -26,7 +26,13 @@ from fastapi import HTTPException
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from idmint.api._common import FAST_HANDLER, FastGet, FastPost
+from idmint.api._common import (
+    FAST_HANDLER,
+    FastGet,
+    FastPost,
+    TrustedProxies,
+    client_address,
+)
 from idmint.api.bodies import PARSED_BODY, read_json
 from idmint.api.errors import (
     RequestTooLargeError,
@@ -92,6 +98,7 @@ class FastPath:
         limit: int,
         serve_hot_routes: bool = True,
         hsts: bool = False,
+        trusted_proxies: TrustedProxies | None = None,
     ) -> None:
         self.app = app
         self.posts, self.gets = _fast_routes(routes)
@@ -103,6 +110,7 @@ class FastPath:
             )
         self.limit = limit
         self.serve_hot_routes = serve_hot_routes
+        self.trusted_proxies = trusted_proxies or TrustedProxies([])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -164,7 +172,8 @@ class FastPath:
         if body is None:
             return
         try:
-            content = orjson.dumps(await handler(_service(scope), body, headers))
+            client = client_address(scope, self.trusted_proxies)
+            content = orjson.dumps(await handler(_service(scope), body, headers, client))
         except Exception as exc:  # every failure leaves as the envelope, encoding included
             await failure_response(exc)(scope, receive, send)
             return

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from idmint.api._common import errors, fast_route, json_response, service_of
+from idmint.api._common import client_of, errors, fast_route, json_response, service_of
 from idmint.api.bodies import BodyRoute, parse_body
 from idmint.api.schemas import (
     IdentifyRequest,
@@ -26,22 +26,27 @@ router = APIRouter(tags=["identify"], route_class=BodyRoute)
 
 
 def start_identify(
-    service: Idmint, body: IdentifyRequest, origin: str | None
+    service: Idmint, body: IdentifyRequest, origin: str | None, client: str | None
 ) -> Pending[IdentifiedSession]:
     """An identify, its writes submitted (the route and the fast path share it)."""
     return service.tokens.start_identify(
-        body.apiKey, body.user.model_dump(exclude_none=True), body.authToken, origin=origin
+        body.apiKey,
+        body.user.model_dump(exclude_none=True),
+        body.authToken,
+        origin=origin,
+        client=client,
     )
 
 
 async def _identify_fast(
-    service: Idmint, body: bytes, headers: dict[bytes, bytes]
+    service: Idmint, body: bytes, headers: dict[bytes, bytes], client: str | None
 ) -> dict[str, Any]:
     origin = headers.get(b"origin")
     pending = start_identify(
         service,
         parse_body(IdentifyRequest, body),
         None if origin is None else origin.decode("latin-1"),
+        client,
     )
     return identify_json(await pending.confirmed(), service.clock.now())
 
@@ -67,7 +72,9 @@ def identify(body: IdentifyRequest, request: Request) -> Response:
     profile.  The answer comes once the session and profile are committed.
     """
     service = service_of(request)
-    session = start_identify(service, body, request.headers.get("origin")).result()
+    session = start_identify(
+        service, body, request.headers.get("origin"), client_of(request)
+    ).result()
     return json_response(identify_json(session, service.clock.now()))
 
 

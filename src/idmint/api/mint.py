@@ -22,8 +22,9 @@ from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from idmint.api._common import errors, fast_route, json_response, service_of
+from idmint.api._common import client_of, errors, fast_route, json_response, service_of
 from idmint.api.bodies import BodyRoute, parse_body
+from idmint.api.errors import BASIC_CHALLENGE, challenged
 from idmint.api.schemas import (
     MintRequest,
     MintResponse,
@@ -92,7 +93,9 @@ def parse_key_pair(header: str | None) -> tuple[str, str]:
 # --- mint by user id ----------------------------------------------------------------------
 
 
-def start_mint_by_user_id(service: Idmint, body: MintRequest) -> Pending[MintedToken]:
+def start_mint_by_user_id(
+    service: Idmint, body: MintRequest, client: str | None
+) -> Pending[MintedToken]:
     """A mint by user id, its writes submitted (the route and the fast path share it)."""
     data = body.data
     return service.tokens.start_mint(
@@ -103,13 +106,14 @@ def start_mint_by_user_id(service: Idmint, body: MintRequest) -> Pending[MintedT
         email=data.userProperties.email,
         is_admin=data.userProperties.isAdmin,
         expires_in=data.expiresIn,
+        client=client,
     )
 
 
 async def _mint_by_user_id_fast(
-    service: Idmint, body: bytes, _headers: dict[bytes, bytes]
+    service: Idmint, body: bytes, _headers: dict[bytes, bytes], client: str | None
 ) -> dict[str, Any]:
-    pending = start_mint_by_user_id(service, parse_body(MintRequest, body))
+    pending = start_mint_by_user_id(service, parse_body(MintRequest, body), client)
     return mint_by_user_id_json(await pending.confirmed())
 
 
@@ -128,7 +132,7 @@ def mint_by_user_id(body: MintRequest, request: Request) -> Response:
     auto-create on (default) the user is created or updated.  The answer comes once the user
     change and the audit event are committed.
     """
-    minted = start_mint_by_user_id(service_of(request), body).result()
+    minted = start_mint_by_user_id(service_of(request), body, client_of(request)).result()
     return json_response(mint_by_user_id_json(minted))
 
 
@@ -136,22 +140,28 @@ def mint_by_user_id(body: MintRequest, request: Request) -> Response:
 
 
 def start_mint_by_email(
-    service: Idmint, api_key: str, secret: str, email: str
+    service: Idmint, api_key: str, secret: str, email: str, client: str | None
 ) -> Pending[tuple[MintedToken, User]]:
-    """A mint by email, its writes submitted (the route and the fast path share it)."""
-    return service.tokens.start_mint_for_email(api_key, secret, email)
+    """A mint by email, its writes submitted (the route and the fast path share it).  Its
+    credentials come in the Authorization header, so a wrong or missing one is answered 401
+    with a challenge (:class:`~idmint.api.errors.Challenge`)."""
+    with challenged(BASIC_CHALLENGE):
+        return service.tokens.start_mint_for_email(api_key, secret, email, client=client)
 
 
 async def _mint_by_email_fast(
-    service: Idmint, body: bytes, headers: dict[bytes, bytes]
+    service: Idmint, body: bytes, headers: dict[bytes, bytes], client: str | None
 ) -> dict[str, Any]:
     email = parse_body(TokenForEmailRequest, body).username
     header = headers.get(b"authorization")
-    api_key, secret = parse_key_pair(None if header is None else header.decode("latin-1"))
+    with challenged(BASIC_CHALLENGE):
+        api_key, secret = parse_key_pair(None if header is None else header.decode("latin-1"))
     if service.users.cached_by_email(api_key, email):  # no store read: stay on the loop
-        pending = start_mint_by_email(service, api_key, secret, email)
+        pending = start_mint_by_email(service, api_key, secret, email, client)
     else:
-        pending = await run_in_threadpool(start_mint_by_email, service, api_key, secret, email)
+        pending = await run_in_threadpool(
+            start_mint_by_email, service, api_key, secret, email, client
+        )
     minted, _user = await pending.confirmed()
     return mint_by_email_json(minted)
 
@@ -172,8 +182,10 @@ def mint_by_email(
 
     An unknown user is ``user_not_found`` (404): no user is created.
     """
-    api_key, secret = parse_key_pair(authorization)
-    minted, _user = start_mint_by_email(
-        service_of(request), api_key, secret, body.username
-    ).result()
+    with challenged(BASIC_CHALLENGE):
+        api_key, secret = parse_key_pair(authorization)
+    pending = start_mint_by_email(
+        service_of(request), api_key, secret, body.username, client_of(request)
+    )
+    minted, _user = pending.result()
     return json_response(mint_by_email_json(minted))

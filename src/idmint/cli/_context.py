@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,7 +14,16 @@ if TYPE_CHECKING:
     from idmint.service import Idmint, Workspace
     from idmint.settings import Settings
 
-__all__ = ["ApiKeyOption", "JsonOption", "open_service", "where", "workspace_of"]
+__all__ = [
+    "ApiKeyOption",
+    "JsonOption",
+    "Scope",
+    "ScopeOption",
+    "open_service",
+    "scopes_of",
+    "where",
+    "workspace_of",
+]
 
 ApiKeyOption = Annotated[
     str | None,
@@ -24,6 +34,29 @@ ApiKeyOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
+
+
+class Scope(StrEnum):
+    """What an auth token may do."""
+
+    mint = "mint"
+    admin = "admin"
+
+
+ScopeOption = Annotated[
+    list[Scope] | None,
+    typer.Option(
+        "--scope",
+        help="What the token may do: mint (both mint routes) or admin (the workspace's admin "
+        "API); repeat for both. [default: mint]",
+        show_default=False,
+    ),
+]
+
+
+def scopes_of(given: list[Scope] | None) -> tuple[str, ...]:
+    """The scopes an option gave, ``mint`` when none."""
+    return tuple(scope.value for scope in given) if given else ("mint",)
 
 
 @contextmanager

@@ -3,12 +3,22 @@ list, revoke."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from idmint.cli._context import ApiKeyOption, JsonOption, open_service, workspace_of
+from idmint.cli._context import (
+    ApiKeyOption,
+    JsonOption,
+    ScopeOption,
+    open_service,
+    scopes_of,
+    workspace_of,
+)
 from idmint.cli._output import echo_json, plain, show, stdout, table, when
+
+if TYPE_CHECKING:
+    from idmint.service import AuthToken
 
 __all__ = ["app"]
 
@@ -33,16 +43,22 @@ def create(
             show_default=False,
         ),
     ] = None,
+    scope: ScopeOption = None,
     api_key: ApiKeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an auth token and print its secret, once: it is stored only as a hash.
+
+    A backend that mints needs only the mint scope (the default); give --scope admin to a
+    token that manages the workspace over the admin API, and both only where one secret
+    must do both (`auth-tokens list` shows such tokens as over-privileged).
 
     --json prints {"authToken": {...}, "secret": "..."}, as the admin API answers.
 
     Example:
 
         idmint auth-tokens create billing-backend
+        idmint auth-tokens create ops --scope admin
         idmint auth-tokens create ci --expires-at 2027-06-30T00:00:00Z --json
     """
     from idmint.serializers import auth_token_json, parse_iso
@@ -51,15 +67,22 @@ def create(
     with open_service() as service:
         workspace = workspace_of(service, api_key)
         created = service.workspaces.create_auth_token(
-            workspace.api_key, name, actor="cli", expires_at=expiry
+            workspace.api_key, name, actor="cli", expires_at=expiry, scopes=scopes_of(scope)
         )
     if as_json:
         echo_json({"authToken": auth_token_json(created.record), "secret": created.secret})
         return
     out = stdout()
-    out.print(f"Created auth token {plain(name)} ({created.record.id}).")
+    scopes = " and ".join(created.record.scopes.split())
+    out.print(f"Created auth token {plain(name)} ({created.record.id}), scope {scopes}.")
     out.print(f"  Auth token: [bold]{created.secret}[/]")
     out.print("  [bold red]Store it now; it is never shown again.[/] Keep it on your backend only.")
+
+
+def _scopes(token: AuthToken) -> str:
+    scopes = token.scopes.split()
+    over = {"mint", "admin"} <= set(scopes)
+    return " ".join(scopes) + (" [bold yellow](over-privileged)[/]" if over else "")
 
 
 def _short(seconds: float | None) -> str:
@@ -68,8 +91,10 @@ def _short(seconds: float | None) -> str:
 
 @app.command("list")
 def list_tokens(api_key: ApiKeyOption = None, as_json: JsonOption = False) -> None:
-    """List the workspace's auth tokens: name, prefix, created, last used, expiry and whether
-    revoked (never the secrets).
+    """List the workspace's auth tokens: name, prefix, scopes, created, last used, expiry and
+    whether revoked (never the secrets).  A token with both scopes is marked
+    over-privileged: a backend that mints needs only mint (tokens made before scopes existed
+    have both; replace them with `auth-tokens create NAME` and revoke the old one).
 
     Example:
 
@@ -87,6 +112,7 @@ def list_tokens(api_key: ApiKeyOption = None, as_json: JsonOption = False) -> No
         "id",
         "name",
         "prefix",
+        "scopes",
         "created (UTC)",
         "last used",
         "expires",
@@ -98,6 +124,7 @@ def list_tokens(api_key: ApiKeyOption = None, as_json: JsonOption = False) -> No
             token.id,
             plain(token.name),
             token.prefix,
+            _scopes(token),
             _short(token.created_at),
             _short(token.last_used_at),
             _short(token.expires_at),

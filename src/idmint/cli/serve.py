@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from idmint.cli._context import JsonOption, open_service, where
+from idmint.cli._context import JsonOption, ScopeOption, open_service, scopes_of, where
 from idmint.cli._output import echo_json, plain, stderr, stdout
 
 __all__ = ["init", "migrate", "serve"]
@@ -136,9 +136,14 @@ def init(
             "telling to start it.",
         ),
     ] = False,
+    scope: ScopeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create the workspace, its signing key and a first auth token.
+
+    The auth token is the backend's: it may mint (--scope mint, the default) and nothing
+    else.  For the admin API, create a token with `idmint auth-tokens create NAME --scope
+    admin`, or set IDMINT_ADMIN_TOKEN for the instance-wide admin credential.
 
     Prints the API key, the auth token (once: store it now, it is never shown again), the
     issuer, the JWKS URL, the two `export` lines the README's example uses, and a curl
@@ -165,7 +170,7 @@ def init(
                 "its auth token was shown when it was created."
             )
             return
-        result = service.init_workspace(name)
+        result = service.init_workspace(name, scopes=scopes_of(scope))
         base_url = service.settings.base_url
     api_key, secret = result.workspace.api_key, result.auth_token.secret
     if as_json:
@@ -176,6 +181,7 @@ def init(
                 "issuer": result.issuer,
                 "jwksUri": jwks_uri(result.issuer),
                 "workspaceId": result.workspace.id,
+                "scopes": result.auth_token.record.scopes.split(),
             }
         )
         return
@@ -195,11 +201,18 @@ def init(
     out.print(f"  Issuer:     {plain(result.issuer)}")
     out.print(f"  JWKS URL:   {plain(jwks_uri(result.issuer))}")
     out.print()
-    out.print(f"  Auth token: [bold]{secret}[/]")
+    scopes = result.auth_token.record.scopes.split()
+    out.print(f"  Auth token: [bold]{secret}[/]  (scope: {' and '.join(scopes)})")
     out.print(
         "  [bold red]Store the auth token now; it is never shown again.[/] "
         "Keep it on your backend only."
     )
+    if "admin" not in scopes:
+        out.print(
+            "  It mints and nothing else. For the admin API: "
+            "`idmint auth-tokens create ops --scope admin`, or set IDMINT_ADMIN_TOKEN.",
+            highlight=False,
+        )
     out.print()
     out.print("For the README's example, paste into a second terminal:")
     out.print()

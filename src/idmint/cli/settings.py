@@ -53,6 +53,7 @@ def _print(values: dict[str, Any], *, as_json: bool) -> None:
         plain(", ".join(values["allowedDomains"]) or "(any)"),
         "--allowed-domain",
     )
+    rows.add_row("Mint rate limit", plain(values["mintRateLimit"] or "off"), "--mint-rate-limit")
     show_table(rows)
 
 
@@ -149,6 +150,16 @@ def set_settings(
         bool,
         typer.Option("--clear-allowed-domains", help="Empty the allowed domain list."),
     ] = False,
+    mint_rate_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--mint-rate-limit",
+            metavar="RATE",
+            help="The workspace's mint quota, e.g. '100/second' or '5000 per hour'; 'off' "
+            "removes it. Mints past it are answered 429 rate_limited.",
+            show_default=False,
+        ),
+    ] = None,
     name: Annotated[
         str | None, typer.Option(help="Rename the workspace.", show_default=False)
     ] = None,
@@ -164,6 +175,7 @@ def set_settings(
 
         idmint settings set --no-require-jwt --ttl 3600 --max-ttl 86400
         idmint settings set --allowed-domain "*.example.com"
+        idmint settings set --mint-rate-limit "100/second"
     """
     if allowed_domains and clear_allowed_domains:
         raise typer.BadParameter(
@@ -177,6 +189,7 @@ def set_settings(
         "max_ttl_seconds": max_ttl,
         "auto_create_users": auto_create_users,
         "allowed_domains": domains,
+        "mint_rate_limit": mint_rate_limit,
         "name": name,
     }
     if all(value is None for value in changes.values()):

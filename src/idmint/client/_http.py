@@ -186,8 +186,10 @@ class Requests:
             headers=self._admin_headers(),
         )
 
-    def create_workspace(self, name: str | None, require_jwt: bool) -> Call[CreatedWorkspace]:
-        body: dict[str, Any] = {"requireJwt": require_jwt}
+    def create_workspace(
+        self, name: str | None, require_jwt: bool, scopes: Iterable[str]
+    ) -> Call[CreatedWorkspace]:
+        body: dict[str, Any] = {"requireJwt": require_jwt, "scopes": _scopes(scopes)}
         if name is not None:
             body["name"] = name
         return Call(
@@ -211,6 +213,7 @@ class Requests:
         max_ttl_seconds: int | timedelta | None,
         auto_create_users: bool | None,
         allowed_domains: Iterable[str] | None,
+        mint_rate_limit: str | None,
     ) -> Call[Workspace]:
         # Members left out stay as they are on the server.
         body: dict[str, Any] = {}
@@ -232,14 +235,16 @@ class Requests:
             if isinstance(allowed_domains, str):
                 raise TypeError("allowed_domains is a list of domains, not one string")
             body["allowedDomains"] = list(allowed_domains)
+        if mint_rate_limit is not None:
+            body["mintRateLimit"] = mint_rate_limit
         return self._admin("PATCH", lambda r: Workspace.from_json(read_object(r)), json=body)
 
     # --- admin: auth tokens ---------------------------------------------------------------------
 
     def create_auth_token(
-        self, name: str, expires_at: datetime | str | None
+        self, name: str, expires_at: datetime | str | None, scopes: Iterable[str]
     ) -> Call[tuple[AuthTokenInfo, str]]:
-        body: dict[str, Any] = {"name": name}
+        body: dict[str, Any] = {"name": name, "scopes": _scopes(scopes)}
         if expires_at is not None:
             body["expiresAt"] = iso_time(expires_at)
         return self._admin("POST", read_created_auth_token, "auth-tokens", json=body)
@@ -346,3 +351,9 @@ class Requests:
         return self._admin(
             "POST", lambda r: SigningKeyInfo.from_json(read_object(r)), "keys", "rotate", json=body
         )
+
+
+def _scopes(scopes: Iterable[str]) -> list[str]:
+    if isinstance(scopes, str):
+        raise TypeError("scopes is a list of scopes, not one string")
+    return list(scopes)

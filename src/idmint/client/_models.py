@@ -134,6 +134,7 @@ class Workspace:
     allowed_domains: tuple[str, ...]
     created_at: datetime
     updated_at: datetime
+    mint_rate_limit: str | None = None
 
     @classmethod
     def from_json(cls, data: Json) -> Workspace:
@@ -150,6 +151,7 @@ class Workspace:
             allowed_domains=tuple(_text(d) for d in data["allowedDomains"]),
             created_at=parse_time(data["createdAt"]),
             updated_at=parse_time(data["updatedAt"]),
+            mint_rate_limit=_optional_text(data.get("mintRateLimit")),
         )
 
 
@@ -164,6 +166,12 @@ class AuthTokenInfo:
     last_used_at: datetime | None
     revoked_at: datetime | None
     expires_at: datetime | None
+    scopes: tuple[str, ...] = ("mint", "admin")
+
+    @property
+    def over_privileged(self) -> bool:
+        """Whether it has both scopes (a backend that mints needs only ``mint``)."""
+        return {"mint", "admin"} <= set(self.scopes)
 
     @classmethod
     def from_json(cls, data: Json) -> AuthTokenInfo:
@@ -175,6 +183,7 @@ class AuthTokenInfo:
             last_used_at=_optional_time(data.get("lastUsedAt")),
             revoked_at=_optional_time(data.get("revokedAt")),
             expires_at=_optional_time(data.get("expiresAt")),
+            scopes=tuple(_text(s) for s in data.get("scopes", ("mint", "admin"))),
         )
 
 

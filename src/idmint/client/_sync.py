@@ -168,13 +168,19 @@ class IdmintClient(HttpClientOwner):
         return self._send(self._requests.list_workspaces())
 
     def create_workspace(
-        self, name: str | None = None, *, require_jwt: bool = True
+        self,
+        name: str | None = None,
+        *,
+        require_jwt: bool = True,
+        scopes: Iterable[str] = ("mint",),
     ) -> CreatedWorkspace:
         """A new workspace with a signing key and a first auth token (shown this once).
 
+        :param scopes: the first auth token's scopes: ``mint`` (the default, what a backend
+            needs), ``admin``, or both.
         :raises AdminRequiredError: unless the client holds the admin token.
         """
-        return self._send(self._requests.create_workspace(name, require_jwt))
+        return self._send(self._requests.create_workspace(name, require_jwt, scopes))
 
     def get_workspace(self) -> Workspace:
         """The client's workspace and its settings."""
@@ -190,8 +196,11 @@ class IdmintClient(HttpClientOwner):
         max_ttl_seconds: int | timedelta | None = None,
         auto_create_users: bool | None = None,
         allowed_domains: Iterable[str] | None = None,
+        mint_rate_limit: str | None = None,
     ) -> Workspace:
         """Change the workspace's settings; those left ``None`` stay as they are.
+
+        :param mint_rate_limit: a mint quota such as ``"100/minute"``; ``"off"`` removes it.
 
         :raises InvalidArgumentError: lifetimes that do not nest (``field``
             ``tokenTtlSeconds``); nothing changes then.
@@ -205,19 +214,28 @@ class IdmintClient(HttpClientOwner):
                 max_ttl_seconds=max_ttl_seconds,
                 auto_create_users=auto_create_users,
                 allowed_domains=allowed_domains,
+                mint_rate_limit=mint_rate_limit,
             )
         )
 
     # --- admin: auth tokens ---------------------------------------------------------------------
 
     def create_auth_token(
-        self, name: str, expires_at: datetime | str | None = None
+        self,
+        name: str,
+        expires_at: datetime | str | None = None,
+        *,
+        scopes: Iterable[str] = ("mint",),
     ) -> tuple[AuthTokenInfo, str]:
         """A new named auth token and its secret, which the server never shows again.
 
-        :param expires_at: optional expiry (a naive datetime is UTC), at most ten years ahead.
+        :param expires_at: optional expiry (a naive datetime is UTC), at most ten years ahead,
+            and for a token created with an auth token no later than that token's.
+        :param scopes: ``mint`` (the default), ``admin``, or both; an auth token can give no
+            scope it lacks itself.
+        :raises ScopeExceededError: more scopes, or a later expiry, than the creating token's.
         """
-        return self._send(self._requests.create_auth_token(name, expires_at))
+        return self._send(self._requests.create_auth_token(name, expires_at, scopes))
 
     def list_auth_tokens(self) -> list[AuthTokenInfo]:
         """The workspace's auth tokens, oldest first, without secrets."""

@@ -20,10 +20,12 @@ from idmint.jose.clock import Clock, SystemClock
 from idmint.jose.errors import UnavailableError, WorkspaceExistsError
 from idmint.jose.keys import MasterKey
 from idmint.jose.tokens import ABSOLUTE_MAX_LIFETIME
+from idmint.service.access import Access
 from idmint.service.audit import AuditLog
 from idmint.service.keys import KeyService
 from idmint.service.master_key import load_master_key, store_master_key
 from idmint.service.revocations import RevocationService
+from idmint.service.throttle import Throttle
 from idmint.service.tokens import IdentifiedSession, TokenService
 from idmint.service.users import UserService
 from idmint.service.workspaces import CreatedAuthToken, WorkspaceService
@@ -92,9 +94,20 @@ class Idmint:
         self.settings = settings
         self.store = store
         self.clock = clock or SystemClock()
-        self.audit = AuditLog(store, self.clock, wait_seconds=settings.commit_timeout_seconds)
+        self.audit = AuditLog(
+            store,
+            self.clock,
+            wait_seconds=settings.commit_timeout_seconds,
+            retention_days=settings.audit_retention_days,
+        )
+        self.throttle = Throttle(
+            per_address=settings.throttle_per_address,
+            per_api_key=settings.throttle_per_api_key,
+            redis_url=settings.redis_url,
+        )
         cache = settings.credential_cache_seconds
         self.workspaces = WorkspaceService(store, self.clock, self.audit, cache_seconds=cache)
+        self.access = Access(self.workspaces, self.throttle, self.audit)
         self.keys = KeyService(store, self.clock, master_key, settings, self.audit)
         self.users = UserService(
             store, self.clock, self.audit, self.workspaces, cache_seconds=cache
@@ -115,6 +128,7 @@ class Idmint:
             self.keys,
             self.users,
             self.revocations,
+            self.access,
             commit_timeout=settings.commit_timeout_seconds,
         )
 
@@ -190,8 +204,11 @@ class Idmint:
         *,
         token_name: str = "default",  # noqa: S107 - a label, not a secret
         allow_existing: bool = False,
+        actor: str = "cli",
+        scopes: tuple[str, ...] = ("mint",),
     ) -> InitResult:
-        """Create a workspace with a signing key and a first auth token.
+        """Create a workspace with a signing key and a first auth token (for the backend that
+        mints: ``mint`` scope alone, unless ``scopes`` says otherwise).
 
         :raises WorkspaceExistsError: when a workspace exists and ``allow_existing`` is false.
         """
@@ -199,9 +216,11 @@ class Idmint:
             raise WorkspaceExistsError(
                 "A workspace already exists here; idmint init never overwrites one."
             )
-        workspace = self.workspaces.create(name)
+        workspace = self.workspaces.create(name, actor=actor)
         self.keys.create_key(workspace)
-        token = self.workspaces.create_auth_token(workspace.api_key, token_name, actor="cli")
+        token = self.workspaces.create_auth_token(
+            workspace.api_key, token_name, actor=actor, scopes=scopes
+        )
         return InitResult(workspace, token, self.settings.issuer_for(workspace.api_key))
 
     def checkpoint(self) -> None:
@@ -216,4 +235,5 @@ class Idmint:
 
     def close(self) -> None:
         """Commit what is queued (or spill it, with the store down) and release the store."""
+        self.audit.write_failures(everything=True)
         self.store.close()

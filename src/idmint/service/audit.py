@@ -153,7 +153,9 @@ class AuditLog:
         self._store.commits.touch(auth_token_id, self._clock.now())
 
     def flush(self) -> None:
-        """Return once every event queued so far is committed."""
+        """Return once every event queued so far, and every failure counted so far, is
+        committed."""
+        self.write_failures(everything=True)
         self._store.drain()
 
     def events(

@@ -77,16 +77,21 @@ class Throttle:
     def retry_after(self, address: str | None, api_key: str | None) -> int | None:
         """Seconds until ``address`` or ``api_key`` may try again; None if neither is
         blocked.  Memory only: no counter is read."""
+        by_address, by_api_key = self.blocked(address, api_key)
+        if by_address is None:
+            return by_api_key
+        return by_address if by_api_key is None else max(by_address, by_api_key)
+
+    def blocked(self, address: str | None, api_key: str | None) -> tuple[int | None, int | None]:
+        """Seconds until ``address``, and until ``api_key``, may try again (None: not
+        blocked).  Memory only: no counter is read."""
         if not self._blocked:
-            return None
+            return None, None
         now = self._now()
-        until = max(
-            self._blocked.get(("address", address or ""), 0.0),
-            self._blocked.get(("api_key", api_key or ""), 0.0),
+        return (
+            _seconds(self._blocked.get(("address", address or ""), 0.0) - now),
+            _seconds(self._blocked.get(("api_key", api_key or ""), 0.0) - now),
         )
-        if until <= now:
-            return None
-        return max(1, int(until - now + 0.999))
 
     def failed(self, address: str | None, api_key: str | None) -> list[Block]:
         """Count one failed credential check; returns the blocks it starts (one audit event
@@ -160,6 +165,10 @@ class Throttle:
         now = self._now()
         for key in [key for key, until in self._blocked.items() if until <= now]:
             del self._blocked[key]
+
+
+def _seconds(left: float) -> int | None:
+    return None if left <= 0 else max(1, int(left + 0.999))
 
 
 def _redis(url: str) -> Storage:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from idmint.jose.clock import Clock
 from idmint.jose.errors import (
-    ApiKeyNotFoundError,
     EmailTakenError,
     IdmintError,
     UserNotFoundError,
 )
 from idmint.jose.tokens import MintedToken
 from idmint.service._pending import Pending
+from idmint.service.access import Access
 from idmint.service.audit import AuditLog
 from idmint.service.identify import IdentifiedSession, IdentifyUseCases
 from idmint.service.keys import KeyService
@@ -52,6 +52,7 @@ class TokenService(IdentifyUseCases):
         keys: KeyService,
         users: UserService,
         revocations: RevocationService,
+        access: Access,
         *,
         commit_timeout: float = 5.0,
     ) -> None:
@@ -62,6 +63,7 @@ class TokenService(IdentifyUseCases):
         self._keys = keys
         self._users = users
         self._revocations = revocations
+        self._access = access
         self._commit_timeout = commit_timeout
 
     # --- mint by user id ------------------------------------------------------------------------
@@ -76,9 +78,12 @@ class TokenService(IdentifyUseCases):
         email: str | None = None,
         is_admin: bool = False,
         expires_in: int | None = None,
+        client: str | None = None,
     ) -> MintedToken:
         """Mint a token for ``user_id`` with an API key and auth token (``POST
         /v1/auth/token/get``), once its user change and audit event are committed.
+
+        :param client: the address the request came from (throttling, the audit log).
 
         :raises CredentialError: for a bad API key or auth token (see ``authenticate``).
         :raises InvalidLifetimeError: for an ``expires_in`` outside the workspace's bounds.
@@ -93,6 +98,7 @@ class TokenService(IdentifyUseCases):
             email=email,
             is_admin=is_admin,
             expires_in=expires_in,
+            client=client,
         ).result()
 
     def start_mint(
@@ -105,9 +111,10 @@ class TokenService(IdentifyUseCases):
         email: str | None = None,
         is_admin: bool = False,
         expires_in: int | None = None,
+        client: str | None = None,
     ) -> Pending[MintedToken]:
         """:meth:`mint`, returning before the commit (wait on the result)."""
-        workspace, actor = self._authenticate(api_key, auth_token, user_id)
+        workspace, actor = self._authenticate(api_key, auth_token, user_id, client)
         return self.start_issue(
             workspace,
             user_id,
@@ -116,6 +123,7 @@ class TokenService(IdentifyUseCases):
             email=email,
             is_admin=is_admin,
             expires_in=expires_in,
+            client=client,
         )
 
     def issue(
@@ -128,6 +136,7 @@ class TokenService(IdentifyUseCases):
         email: str | None = None,
         is_admin: bool = False,
         expires_in: int | None = None,
+        client: str | None = None,
     ) -> MintedToken:
         """Mint for a caller already trusted with ``workspace`` (after ``authenticate``, or the
         local CLI).  With auto-create on (the default) the user is created or updated with the
@@ -141,6 +150,7 @@ class TokenService(IdentifyUseCases):
             email=email,
             is_admin=is_admin,
             expires_in=expires_in,
+            client=client,
         ).result()
 
     def start_issue(
@@ -153,6 +163,7 @@ class TokenService(IdentifyUseCases):
         email: str | None = None,
         is_admin: bool = False,
         expires_in: int | None = None,
+        client: str | None = None,
     ) -> Pending[MintedToken]:
         """:meth:`issue`, returning before the commit (wait on the result)."""
         try:
@@ -173,11 +184,11 @@ class TokenService(IdentifyUseCases):
                 lifetime=expires_in,
             )
         except IdmintError as exc:
-            self._audit_failure(workspace, actor, exc, user_id)
+            self._audit_failure(workspace, actor, exc, user_id, client)
             raise
         unit = self._unit()
         unit.upsert_user(workspace.id, user_id, values, self._clock.now())
-        unit.add_audit(self._success_event(workspace, actor, minted))
+        unit.add_audit(self._success_event(workspace, actor, minted, client))
 
         def committed() -> None:
             self._users.changed(workspace.id, user_id, values)
@@ -187,7 +198,7 @@ class TokenService(IdentifyUseCases):
             self._store,
             self._store.submit(unit),
             committed,
-            lambda exc: self._audit_failure(workspace, actor, exc, user_id),
+            lambda exc: self._audit_failure(workspace, actor, exc, user_id, client),
         )
 
     def _trusted_values(
@@ -225,33 +236,47 @@ class TokenService(IdentifyUseCases):
 
     # --- mint by email ----------------------------------------------------------------------------
 
-    def mint_for_email(self, api_key: str, auth_token: str, email: str) -> tuple[MintedToken, User]:
+    def mint_for_email(
+        self, api_key: str, auth_token: str, email: str, *, client: str | None = None
+    ) -> tuple[MintedToken, User]:
         """Mint a token for the existing user with ``email`` (``POST /api/v1/tokens``).
 
         :raises InvalidEmailError: for a malformed email.
         :raises UserNotFoundError: when no user has it (no user is created).
         :raises EmailAmbiguousError: when several users shared it before emails became unique.
         """
-        return self.start_mint_for_email(api_key, auth_token, email).result()
+        return self.start_mint_for_email(api_key, auth_token, email, client=client).result()
 
     def start_mint_for_email(
-        self, api_key: str, auth_token: str, email: str
+        self, api_key: str, auth_token: str, email: str, *, client: str | None = None
     ) -> Pending[tuple[MintedToken, User]]:
         """:meth:`mint_for_email`, returning before the commit (wait on the result)."""
-        workspace, actor = self._authenticate(api_key, auth_token, None)
-        return self.start_issue_for_email(workspace, email, actor=actor)
+        workspace, actor = self._authenticate(api_key, auth_token, None, client)
+        return self.start_issue_for_email(workspace, email, actor=actor, client=client)
 
     def issue_for_email(
-        self, workspace: Workspace, email: str, *, actor: str, expires_in: int | None = None
+        self,
+        workspace: Workspace,
+        email: str,
+        *,
+        actor: str,
+        expires_in: int | None = None,
+        client: str | None = None,
     ) -> tuple[MintedToken, User]:
         """Mint for the existing user with ``email``, with their stored organization, email and
         admin flag; never creates a user.  Audited."""
         return self.start_issue_for_email(
-            workspace, email, actor=actor, expires_in=expires_in
+            workspace, email, actor=actor, expires_in=expires_in, client=client
         ).result()
 
     def start_issue_for_email(
-        self, workspace: Workspace, email: str, *, actor: str, expires_in: int | None = None
+        self,
+        workspace: Workspace,
+        email: str,
+        *,
+        actor: str,
+        expires_in: int | None = None,
+        client: str | None = None,
     ) -> Pending[tuple[MintedToken, User]]:
         """:meth:`issue_for_email`, returning before the commit (wait on the result)."""
         try:
@@ -264,44 +289,42 @@ class TokenService(IdentifyUseCases):
                 lifetime=expires_in,
             )
         except IdmintError as exc:
-            self._audit_failure(workspace, actor, exc, None)
+            self._audit_failure(workspace, actor, exc, None, client)
             raise
         unit = self._unit()
-        unit.add_audit(self._success_event(workspace, actor, minted))
+        unit.add_audit(self._success_event(workspace, actor, minted, client))
         return Pending(
             (minted, user),
             self._store,
             self._store.submit(unit),
             None,
-            lambda exc: self._audit_failure(workspace, actor, exc, None),
+            lambda exc: self._audit_failure(workspace, actor, exc, None, client),
         )
 
     # --- shared by both mints -------------------------------------------------------------------
 
     def _authenticate(
-        self, api_key: str, auth_token: str, user_id: object
+        self, api_key: str, auth_token: str, user_id: object, client: str | None
     ) -> tuple[Workspace, str]:
-        try:
-            workspace, credential = self._workspaces.authenticate(api_key, auth_token)
-        except IdmintError as exc:
-            # Attempts with a revoked or foreign auth token belong in the named workspace's log.
-            known = None if isinstance(exc, ApiKeyNotFoundError) else self._workspaces.get(api_key)
-            self._audit.queue(
-                "token.mint",
-                workspace_id=known.id if known is not None else None,
-                actor="unknown",
-                outcome="failure",
-                reason_code=exc.code,
-                subject=user_id if isinstance(user_id, str) else None,
-            )
-            raise
-        return workspace, f"auth_token:{credential.id}"
+        workspace, credential = self._access.authenticate(
+            api_key,
+            auth_token,
+            scope="mint",
+            action="token.mint",
+            client=client,
+            subject=user_id if isinstance(user_id, str) else None,
+        )
+        self._access.quota(workspace, client=client)
+        return workspace, credential.actor
 
-    def _success_event(self, workspace: Workspace, actor: str, minted: MintedToken) -> AuditRow:
+    def _success_event(
+        self, workspace: Workspace, actor: str, minted: MintedToken, client: str | None
+    ) -> AuditRow:
         return self._audit.event(
             "token.mint",
             workspace_id=workspace.id,
             actor=actor,
+            client=client,
             subject=str(minted.claims["sub"]),
             jti=minted.jti,
             kid=minted.kid,
@@ -309,12 +332,18 @@ class TokenService(IdentifyUseCases):
         )
 
     def _audit_failure(
-        self, workspace: Workspace, actor: str, exc: IdmintError, user_id: object
+        self,
+        workspace: Workspace,
+        actor: str,
+        exc: IdmintError,
+        user_id: object,
+        client: str | None,
     ) -> None:
         self._audit.queue(
             "token.mint",
             workspace_id=workspace.id,
             actor=actor,
+            client=client,
             outcome="failure",
             reason_code=exc.code,
             subject=user_id if isinstance(user_id, str) else None,

@@ -11,9 +11,11 @@ from idmint.jose.errors import (
     AuthTokenExpiredError,
     AuthTokenNotFoundError,
     AuthTokenRevokedError,
+    AuthTokenScopeError,
     AuthTokenWrongWorkspaceError,
     InvalidArgumentError,
     NotFoundError,
+    ScopeExceededError,
 )
 from idmint.jose.tokens import ABSOLUTE_MAX_LIFETIME
 from idmint.service._cache import TTLCache
@@ -26,7 +28,50 @@ from idmint.store import AuthToken, Store, Workspace
 # until revoked).
 MAX_AUTH_TOKEN_LIFETIME = 10 * 365 * 86400
 
-__all__ = ["CreatedAuthToken", "Credential", "WorkspaceService"]
+#: What an auth token may do: mint (both mint routes), and/or run the admin API of its workspace.
+SCOPES: tuple[str, ...] = ("mint", "admin")
+NEGATIVE_CACHE_SIZE = 100_000  # unknown API keys and auth tokens remembered per instance
+
+__all__ = ["SCOPES", "CreatedAuthToken", "Credential", "WorkspaceService", "parse_scopes"]
+
+
+def _quota(value: str) -> str | None:
+    """A mint quota as stored: checked (the limits library's syntax), None for ``""`` or
+    ``off``.
+
+    :raises InvalidArgumentError: naming ``mintRateLimit``.
+    """
+    from limits import parse
+
+    if not value.strip() or value.strip().lower() == "off":
+        return None
+    try:
+        parse(value)
+    except ValueError:
+        raise InvalidArgumentError(
+            f"mintRateLimit must be a rate such as '100/second' or '5000 per hour', not "
+            f"{value[:64]!r}.",
+            field="mintRateLimit",
+        ) from None
+    return value.strip()
+
+
+def parse_scopes(scopes: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Scopes as stored (space-separated) or given (a list), checked and in canonical order.
+
+    :raises InvalidArgumentError: an unknown scope, or none.
+    """
+    given = scopes.split() if isinstance(scopes, str) else list(scopes)
+    unknown = sorted(set(given) - set(SCOPES))
+    if unknown:
+        raise InvalidArgumentError(
+            f"Unknown scope {unknown[0]!r}: a scope is one of {', '.join(SCOPES)}.",
+            field="scopes",
+        )
+    if not given:
+        raise InvalidArgumentError("An auth token needs at least one scope.", field="scopes")
+    return tuple(scope for scope in SCOPES if scope in given)
+
 
 _MAX_TTL = int(ABSOLUTE_MAX_LIFETIME.total_seconds())
 _SETTINGS = {
@@ -37,6 +82,7 @@ _SETTINGS = {
     "auto_create_users",
     "allowed_domains",
     "name",
+    "mint_rate_limit",
 }
 
 
@@ -50,10 +96,23 @@ class Credential:
     secret_hash: str
     revoked_at: float | None
     expires_at: float | None
+    scopes: frozenset[str]
 
     @classmethod
     def of(cls, row: AuthToken) -> Credential:
-        return cls(row.id, row.workspace_id, row.secret_hash, row.revoked_at, row.expires_at)
+        return cls(
+            row.id,
+            row.workspace_id,
+            row.secret_hash,
+            row.revoked_at,
+            row.expires_at,
+            frozenset(parse_scopes(row.scopes)),
+        )
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this credential."""
+        return f"auth_token:{self.id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +138,15 @@ class WorkspaceService:
         self._audit = audit
         self._workspaces: TTLCache[str, Workspace] = TTLCache(clock, ttl=cache_seconds)
         self._credentials: TTLCache[str, Credential] = TTLCache(clock, ttl=cache_seconds)
+        # What the store does not hold: repeats of an unknown API key or auth token (guessing,
+        # a misconfigured client) touch memory only.  Cleared when one is created here; on
+        # other instances within cache_seconds.
+        self._unknown_keys: TTLCache[str, bool] = TTLCache(
+            clock, ttl=cache_seconds, size=NEGATIVE_CACHE_SIZE
+        )
+        self._unknown_secrets: TTLCache[str, bool] = TTLCache(
+            clock, ttl=cache_seconds, size=NEGATIVE_CACHE_SIZE
+        )
 
     # --- workspaces ---------------------------------------------------------------------------
 
@@ -98,6 +166,7 @@ class WorkspaceService:
             updated_at=now,
         )
         self._store.add(workspace)
+        self._unknown_keys.clear()
         self._audit.record("workspace.create", workspace_id=workspace.id, actor=actor)
         return workspace
 
@@ -109,8 +178,12 @@ class WorkspaceService:
         workspace = self._workspaces.get(api_key)
         if workspace is None:
             generation = self._workspaces.generation
-            workspace = self._store.workspace_by_api_key(api_key)
+            unknown_generation = self._unknown_keys.generation
+            known_unknown = self._unknown_keys.get(api_key) is not None
+            workspace = None if known_unknown else self._store.workspace_by_api_key(api_key)
             if workspace is None:
+                if not known_unknown:
+                    self._unknown_keys.put(api_key, True, generation=unknown_generation)
                 if api_key.startswith("sk_"):
                     raise ApiKeyNotFoundError(
                         "API key not found: this looks like an auth token (sk_...), not an API "
@@ -125,12 +198,26 @@ class WorkspaceService:
         (nothing is read from the store)."""
         return self._workspaces.get(api_key)
 
+    def holds_valid(self, api_key: str, secret: str) -> bool:
+        """Whether this instance holds ``secret`` in memory as a live auth token of the
+        workspace ``api_key`` names (nothing is read from the store)."""
+        workspace = self._workspaces.get(api_key)
+        record = self._credentials.get(hash_secret(secret))
+        return (
+            workspace is not None
+            and record is not None
+            and record.workspace_id == workspace.id
+            and record.revoked_at is None
+            and (record.expires_at is None or record.expires_at > self._clock.now())
+        )
+
     def all(self) -> list[Workspace]:
         return list(self._store.workspaces())
 
     def update_settings(self, api_key: str, *, actor: str, **changes: Any) -> Workspace:
         """Change settings (``require_jwt``, ``token_ttl_seconds``, ``min_ttl_seconds``,
-        ``max_ttl_seconds``, ``auto_create_users``, ``allowed_domains``, ``name``).
+        ``max_ttl_seconds``, ``auto_create_users``, ``allowed_domains``, ``name``,
+        ``mint_rate_limit``: a quota such as ``100/second``, ``""`` to remove it).
 
         :raises InvalidArgumentError: on an unknown setting or TTL bounds that do not nest.
         """
@@ -149,6 +236,8 @@ class WorkspaceService:
             )
         if "allowed_domains" in changes:
             changes["allowed_domains"] = check_patterns(changes["allowed_domains"])
+        if "mint_rate_limit" in changes:
+            changes["mint_rate_limit"] = _quota(changes["mint_rate_limit"])
         updated = self._store.update_workspace(
             workspace.id, **changes, updated_at=self._clock.now()
         )
@@ -161,11 +250,39 @@ class WorkspaceService:
     # --- auth tokens --------------------------------------------------------------------------
 
     def create_auth_token(
-        self, api_key: str, name: str, *, actor: str, expires_at: float | None = None
+        self,
+        api_key: str,
+        name: str,
+        *,
+        actor: str,
+        expires_at: float | None = None,
+        scopes: str | list[str] | tuple[str, ...] = ("mint",),
+        granted_by: Credential | None = None,
     ) -> CreatedAuthToken:
-        """A new named auth token; its secret is returned once and stored only as a hash."""
+        """A new named auth token; its secret is returned once and stored only as a hash.
+
+        :param scopes: ``mint``, ``admin`` or both (default: ``mint`` alone).
+        :param granted_by: the auth token that asks (the admin API with a workspace's token):
+            the new one may have no scope it lacks and may not outlive it (without an expiry
+            it gets the asker's).  None: the admin credential or the CLI, which may grant any.
+        :raises ScopeExceededError: more than ``granted_by`` has.
+        """
         workspace = self.get(api_key)
         now = self._clock.now()
+        wanted = parse_scopes(scopes)
+        if granted_by is not None:
+            missing = [scope for scope in wanted if scope not in granted_by.scopes]
+            if missing:
+                raise ScopeExceededError(
+                    f"This auth token lacks the {missing[0]!r} scope, so it cannot grant it."
+                )
+            if granted_by.expires_at is not None:
+                if expires_at is None:
+                    expires_at = granted_by.expires_at
+                elif expires_at > granted_by.expires_at:
+                    raise ScopeExceededError(
+                        "A new auth token may not outlive the auth token that creates it."
+                    )
         if expires_at is not None and expires_at <= now:
             raise InvalidArgumentError("expiresAt must lie in the future.", field="expiresAt")
         if expires_at is not None and expires_at > now + MAX_AUTH_TOKEN_LIFETIME:
@@ -183,14 +300,17 @@ class WorkspaceService:
             last_used_at=None,
             revoked_at=None,
             expires_at=expires_at,
+            scopes=" ".join(wanted),
         )
         self._store.add(record)
+        self._unknown_secrets.clear()
         self._audit.record(
             "auth_token.create",
             workspace_id=workspace.id,
             actor=actor,
             subject=record.id,
             name=name,
+            scopes=list(wanted),
         )
         return CreatedAuthToken(record, secret)
 
@@ -213,22 +333,29 @@ class WorkspaceService:
         )
         return record
 
-    def authenticate(self, api_key: str, secret: str) -> tuple[Workspace, Credential]:
-        """Check an API key and auth token pair.
+    def authenticate(
+        self, api_key: str, secret: str, *, scope: str = "mint"
+    ) -> tuple[Workspace, Credential]:
+        """Check an API key and auth token pair, for ``scope``.
 
         :raises ApiKeyNotFoundError: unknown API key.
         :raises AuthTokenNotFoundError: unknown auth token ("Auth token not found.").
         :raises AuthTokenWrongWorkspaceError: the token belongs to another workspace.
         :raises AuthTokenRevokedError: the token was revoked.
         :raises AuthTokenExpiredError: the token is past its expiry.
+        :raises AuthTokenScopeError: the token lacks ``scope``.
         """
         workspace = self.get(api_key)
         secret_hash = hash_secret(secret)
         record = self._credentials.get(secret_hash)
         if record is None:
             generation = self._credentials.generation
-            row = self._store.auth_token_by_hash(secret_hash)
+            unknown_generation = self._unknown_secrets.generation
+            known_unknown = self._unknown_secrets.get(secret_hash) is not None
+            row = None if known_unknown else self._store.auth_token_by_hash(secret_hash)
             if row is None or not secrets_equal(row.secret_hash, secret_hash):
+                if not known_unknown:
+                    self._unknown_secrets.put(secret_hash, True, generation=unknown_generation)
                 if secret.startswith("pk_"):
                     raise AuthTokenNotFoundError(
                         "Auth token not found: this looks like an API key (pk_...), not an "
@@ -243,5 +370,11 @@ class WorkspaceService:
             raise AuthTokenRevokedError()
         if record.expires_at is not None and record.expires_at <= self._clock.now():
             raise AuthTokenExpiredError()
+        if scope not in record.scopes:
+            raise AuthTokenScopeError(
+                f"This auth token may not {'mint' if scope == 'mint' else 'use the admin API'}: "
+                f"it lacks the {scope!r} scope (it has {' and '.join(sorted(record.scopes))}).",
+                scope=scope,
+            )
         self._audit.credential_used(record.id)
         return workspace, record

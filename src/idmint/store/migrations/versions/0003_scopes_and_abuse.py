@@ -25,9 +25,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("auth_tokens", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column(
-                "scopes", sa.String(length=64), nullable=False, server_default="mint admin"
-            )
+            sa.Column("scopes", sa.String(length=64), nullable=False, server_default="mint admin")
         )
     with op.batch_alter_table("workspaces", schema=None) as batch_op:
         batch_op.add_column(sa.Column("mint_rate_limit", sa.String(length=64), nullable=True))

@@ -1,0 +1,133 @@
+"""Who may act: the credential check of the mint routes and the admin API, behind the
+throttle (:mod:`idmint.service.throttle`), with the audit of its failures.
+
+A client address that has failed too often is refused with ``rate_limited`` before its
+credentials are looked at.  An API key that has failed too often (from all addresses
+together) is blocked for every caller that does not present a credential this instance
+already holds as valid: API keys are public, so an attacker can exhaust one's limit, and the
+backend whose token is in use must not be locked out by that; every other caller is refused
+without a store read.  Unknown API keys and auth tokens (what anonymous
+traffic can send without bound) are counted as aggregated failure events, the others
+(a revoked, expired, foreign or under-scoped token of a known workspace) one event each;
+each block the throttle starts is one event too.
+"""
+
+from __future__ import annotations
+
+from idmint.jose.errors import (
+    ApiKeyNotFoundError,
+    AuthTokenNotFoundError,
+    CredentialError,
+    RateLimitedError,
+)
+from idmint.service.audit import AuditLog
+from idmint.service.throttle import Throttle
+from idmint.service.workspaces import Credential, WorkspaceService
+from idmint.store import Workspace
+
+__all__ = ["Access"]
+
+
+class Access:
+    """Checks credentials for a scope, throttled and audited."""
+
+    def __init__(self, workspaces: WorkspaceService, throttle: Throttle, audit: AuditLog) -> None:
+        self._workspaces = workspaces
+        self._throttle = throttle
+        self._audit = audit
+
+    def check_throttle(self, client: str | None, api_key: str | None) -> None:
+        """:raises RateLimitedError: the address or API key is blocked (memory only)."""
+        retry = self._throttle.retry_after(client, api_key)
+        if retry is not None:
+            raise _rate_limited(retry)
+
+    def authenticate(
+        self,
+        api_key: str,
+        secret: str,
+        *,
+        scope: str,
+        action: str,
+        client: str | None,
+        subject: str | None = None,
+    ) -> tuple[Workspace, Credential]:
+        """The workspace and credential, for ``scope`` (``mint`` or ``admin``).
+
+        :param action: the audit action a failure is recorded under (``token.mint``,
+            ``admin.auth``).
+        :raises RateLimitedError: the caller is blocked (see the module docstring).
+        :raises CredentialError: as :meth:`WorkspaceService.authenticate`.
+        """
+        by_address, by_api_key = self._throttle.blocked(client, api_key)
+        if by_address is not None:
+            raise _rate_limited(by_address)
+        if by_api_key is not None and not self._workspaces.holds_valid(api_key, secret):
+            raise _rate_limited(by_api_key)
+        try:
+            return self._workspaces.authenticate(api_key, secret, scope=scope)
+        except CredentialError as exc:
+            self.failed(exc, api_key=api_key, action=action, client=client, subject=subject)
+            raise
+
+    def failed(
+        self,
+        exc: CredentialError,
+        *,
+        api_key: str | None,
+        action: str,
+        client: str | None,
+        subject: str | None = None,
+    ) -> None:
+        """Count and audit a failed credential check."""
+        known = (
+            None
+            if isinstance(exc, ApiKeyNotFoundError) or api_key is None
+            else self._workspaces.cached(api_key)
+        )
+        workspace_id = known.id if known is not None else None
+        if isinstance(exc, ApiKeyNotFoundError | AuthTokenNotFoundError):
+            self._audit.failure(action, workspace_id=workspace_id, code=exc.code, client=client)
+        else:
+            self._audit.queue(
+                action,
+                workspace_id=workspace_id,
+                actor="unknown",
+                outcome="failure",
+                reason_code=exc.code,
+                subject=subject,
+                client=client,
+            )
+        for block in self._throttle.failed(client, api_key):
+            self._audit.queue(
+                "throttle.block",
+                workspace_id=workspace_id,
+                actor="throttle",
+                outcome="failure",
+                reason_code="rate_limited",
+                subject=f"{block.scope}:{block.value}"[:256],
+                client=client,
+                until=block.until,
+            )
+
+    def quota(self, workspace: Workspace, *, client: str | None) -> None:
+        """:raises RateLimitedError: the workspace used its mint quota."""
+        if workspace.mint_rate_limit is None:
+            return
+        retry = self._throttle.within_quota(workspace.mint_rate_limit, workspace.id)
+        if retry is not None:
+            self._audit.failure(
+                "token.mint", workspace_id=workspace.id, code="rate_limited", client=client
+            )
+            raise RateLimitedError(
+                f"This workspace's mint quota ({workspace.mint_rate_limit}) is used up: try "
+                f"again in {retry} s.",
+                retry_after=retry,
+            )
+
+
+def _rate_limited(retry: int) -> RateLimitedError:
+    return RateLimitedError(
+        f"Too many failed attempts from this address or with this API key: try again in {retry} s.",
+        retry_after=retry,
+    )
