@@ -176,6 +176,7 @@ def audit_event_json(event: AuditEvent) -> dict[str, Any]:
         "outcome": event.outcome,
         "reasonCode": event.reason_code,
         "subject": event.subject,
+        "clientAddress": event.client_address,
         "detail": event.detail or {},
     }
 

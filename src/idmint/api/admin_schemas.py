@@ -213,6 +213,10 @@ class AuditEventOut(BaseModel):
     outcome: Literal["success", "failure"]
     reasonCode: str | None
     subject: str | None
+    clientAddress: str | None = Field(
+        description="The address the request came from (see IDMINT_TRUSTED_PROXIES); for an "
+        "aggregated failure, the first one (detail: count, firstAddress, lastAddress, minute)."
+    )
     detail: dict[str, Any]
 
 

@@ -275,6 +275,7 @@ class AuditEvent:
     reason_code: str | None
     subject: str | None
     detail: Mapping[str, Any]
+    client_address: str | None = None
 
     @classmethod
     def from_json(cls, data: Json) -> AuditEvent:
@@ -287,6 +288,7 @@ class AuditEvent:
             reason_code=_optional_text(data.get("reasonCode")),
             subject=_optional_text(data.get("subject")),
             detail=_object(data.get("detail") or {}),
+            client_address=_optional_text(data.get("clientAddress")),
         )
 
 

@@ -101,9 +101,13 @@ class Throttle:
             if not value:
                 continue
             limit = self._limits[scope]
-            if self._hit(limit, scope, value):
+            counted = self._hit(limit, scope, value)
+            reset, remaining = self._window(limit, scope, value)
+            if counted and remaining > 0:
                 continue
-            until = self._window_end(limit, scope, value)
+            # The limit's last failure (or one past it, counted elsewhere) starts the block:
+            # "20 per 5 minutes" lets 20 failures be checked, and refuses what comes next.
+            until = max(reset, self._now() + 1)
             with self._lock:
                 previous = self._blocked.get((scope, value), 0.0)
                 if len(self._blocked) >= MAX_BLOCKED:
@@ -123,7 +127,8 @@ class Throttle:
             limit = self._quota_limits[quota] = parse(quota)
         if self._hit(limit, "quota", workspace_id):
             return None
-        return max(1, int(self._window_end(limit, "quota", workspace_id) - self._now() + 0.999))
+        reset, _ = self._window(limit, "quota", workspace_id)
+        return max(1, int(reset - self._now() + 0.999))
 
     # --- counters -----------------------------------------------------------------------
 
@@ -140,14 +145,15 @@ class Throttle:
             self._redis_failed(exc)
             return self._memory.hit(limit, scope, value)
 
-    def _window_end(self, limit: RateLimitItem, scope: str, value: str) -> float:
+    def _window(self, limit: RateLimitItem, scope: str, value: str) -> tuple[float, int]:
+        """When the window's oldest hit leaves it, and how many more hits it takes."""
         limiter = self._limiter()
         try:
-            reset = float(limiter.get_window_stats(limit, scope, value).reset_time)
+            stats = limiter.get_window_stats(limit, scope, value)
         except Exception as exc:
             self._redis_failed(exc)
-            reset = float(self._memory.get_window_stats(limit, scope, value).reset_time)
-        return max(reset, self._now() + 1)
+            stats = self._memory.get_window_stats(limit, scope, value)
+        return float(stats.reset_time), int(stats.remaining)
 
     def _redis_failed(self, exc: BaseException) -> None:
         first = self._now() >= self._redis_down_until
