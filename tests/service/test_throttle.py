@@ -172,7 +172,7 @@ def test_a_blocked_address_is_refused_even_with_good_credentials(
 
 
 def test_a_blocked_api_key_spares_the_backend_whose_token_is_in_use(
-    guarded: Idmint, tenant: InitResult
+    guarded: Idmint, tenant: InitResult, clock: FrozenClock
 ) -> None:
     # API keys are public: an attacker can exhaust one's limit from many addresses. The
     # backend, whose token this instance holds as valid, goes on minting; the attacker's
@@ -187,6 +187,13 @@ def test_a_blocked_api_key_spares_the_backend_whose_token_is_in_use(
         guarded.tokens.mint(api_key, "sk_guess-more", "u", client=_address())
     assert guarded.tokens.mint(api_key, secret, "u", client=backend).token
     assert guarded.tokens.mint(api_key, secret, "u", client=_address()).token
+    # ... for as long as it keeps minting: well past the credential cache's few seconds.
+    clock.advance(1800)
+    assert guarded.tokens.mint(api_key, secret, "u", client=backend).token
+    # A token never seen here is refused like the guesses, until the window clears.
+    other = guarded.workspaces.create_auth_token(api_key, "second", actor="cli").secret
+    with pytest.raises(RateLimitedError):
+        guarded.tokens.mint(api_key, other, "u", client=backend)
 
 
 def test_successes_are_never_counted(guarded: Idmint, tenant: InitResult) -> None:

@@ -35,6 +35,8 @@ _DESCRIPTIONS = {
     405: "The route does not take this method.",
     409: "FAILED_PRECONDITION: the record already exists.",
     413: "The request body is too large.",
+    429: "RESOURCE_EXHAUSTED: too many failed credential checks from this address or with "
+    "this API key, or the workspace's mint quota is used up; Retry-After says when to retry.",
     503: "UNAVAILABLE: the store cannot be reached.",
 }
 

@@ -124,7 +124,7 @@ def _workspace_out(service: Idmint, workspace: Workspace) -> dict[str, Any]:
 # --- workspaces ---------------------------------------------------------------------------------
 
 
-@router.get("/workspaces", response_model=WorkspaceList, responses=errors(401, 403))
+@router.get("/workspaces", response_model=WorkspaceList, responses=errors(401, 429, 403))
 def list_workspaces(request: Request, caller: AdminCaller) -> Response:
     """All workspaces (admin credential only)."""
     service = service_of(request)
@@ -135,7 +135,7 @@ def list_workspaces(request: Request, caller: AdminCaller) -> Response:
 
 
 @router.post(
-    "/workspaces", response_model=WorkspaceCreated, status_code=201, responses=errors(401, 403)
+    "/workspaces", response_model=WorkspaceCreated, status_code=201, responses=errors(401, 429, 403)
 )
 def create_workspace(body: WorkspaceCreate, request: Request, caller: AdminCaller) -> Response:
     """A new workspace with a signing key and a first auth token (admin credential only)."""
@@ -159,14 +159,18 @@ def create_workspace(body: WorkspaceCreate, request: Request, caller: AdminCalle
     )
 
 
-@router.get("/workspaces/{api_key}", response_model=WorkspaceOut, responses=errors(401, 403, 404))
+@router.get(
+    "/workspaces/{api_key}", response_model=WorkspaceOut, responses=errors(401, 429, 403, 404)
+)
 def get_workspace(api_key: str, request: Request, caller: AdminCaller) -> Response:
     """The workspace's settings."""
     service = service_of(request)
     return json_response(_workspace_out(service, authorize(service, caller, api_key)))
 
 
-@router.patch("/workspaces/{api_key}", response_model=WorkspaceOut, responses=errors(401, 403, 404))
+@router.patch(
+    "/workspaces/{api_key}", response_model=WorkspaceOut, responses=errors(401, 429, 403, 404)
+)
 def update_workspace(
     api_key: str, body: WorkspaceSettingsPatch, request: Request, caller: AdminCaller
 ) -> Response:
@@ -195,7 +199,7 @@ def update_workspace(
 @router.get(
     "/workspaces/{api_key}/auth-tokens",
     response_model=AuthTokenList,
-    responses=errors(401, 403, 404),
+    responses=errors(401, 429, 403, 404),
 )
 def list_auth_tokens(api_key: str, request: Request, caller: AdminCaller) -> Response:
     """The workspace's auth tokens (never their secrets)."""
@@ -210,7 +214,7 @@ def list_auth_tokens(api_key: str, request: Request, caller: AdminCaller) -> Res
     "/workspaces/{api_key}/auth-tokens",
     response_model=AuthTokenCreated,
     status_code=201,
-    responses=errors(401, 403, 404),
+    responses=errors(401, 429, 403, 404),
 )
 def create_auth_token(
     api_key: str, body: AuthTokenCreate, request: Request, caller: AdminCaller
@@ -235,7 +239,7 @@ def create_auth_token(
 @router.delete(
     "/workspaces/{api_key}/auth-tokens/{token_id}",
     response_model=AuthTokenInfo,
-    responses=errors(401, 403, 404),
+    responses=errors(401, 429, 403, 404),
 )
 def revoke_auth_token(
     api_key: str, token_id: str, request: Request, caller: AdminCaller
@@ -250,7 +254,9 @@ def revoke_auth_token(
 # --- users ----------------------------------------------------------------------------------
 
 
-@router.get("/workspaces/{api_key}/users", response_model=UserList, responses=errors(401, 403, 404))
+@router.get(
+    "/workspaces/{api_key}/users", response_model=UserList, responses=errors(401, 429, 403, 404)
+)
 def list_users(
     api_key: str,
     request: Request,
@@ -273,7 +279,7 @@ def list_users(
     "/workspaces/{api_key}/users",
     response_model=AdminUser,
     status_code=201,
-    responses=errors(401, 403, 404, 409),
+    responses=errors(401, 429, 403, 404, 409),
 )
 def create_user(api_key: str, body: CreateUser, request: Request, caller: AdminCaller) -> Response:
     """Add a user (e.g. before minting by email with ``POST /api/v1/tokens``).  An email that
@@ -295,7 +301,7 @@ def create_user(api_key: str, body: CreateUser, request: Request, caller: AdminC
 @router.get(
     "/workspaces/{api_key}/users/{user_id:path}",
     response_model=AdminUser,
-    responses=errors(401, 403, 404),
+    responses=errors(401, 429, 403, 404),
 )
 def get_user(api_key: str, user_id: str, request: Request, caller: AdminCaller) -> Response:
     """One user: the trusted attributes, and the untrusted profile identify last stored."""
@@ -308,7 +314,7 @@ def get_user(api_key: str, user_id: str, request: Request, caller: AdminCaller) 
 @router.patch(
     "/workspaces/{api_key}/users/{user_id:path}",
     response_model=AdminUser,
-    responses=errors(401, 403, 404, 409),
+    responses=errors(401, 429, 403, 404, 409),
 )
 def update_user(
     api_key: str, user_id: str, body: UpdateUser, request: Request, caller: AdminCaller
@@ -325,7 +331,9 @@ def update_user(
 
 
 @router.delete(
-    "/workspaces/{api_key}/users/{user_id:path}", status_code=204, responses=errors(401, 403, 404)
+    "/workspaces/{api_key}/users/{user_id:path}",
+    status_code=204,
+    responses=errors(401, 429, 403, 404),
 )
 def delete_user(api_key: str, user_id: str, request: Request, caller: AdminCaller) -> Response:
     """Delete a user."""

@@ -35,7 +35,10 @@ router = APIRouter(
 
 
 @router.post(
-    "/revocations", response_model=RevocationOut, status_code=201, responses=errors(401, 403, 404)
+    "/revocations",
+    response_model=RevocationOut,
+    status_code=201,
+    responses=errors(401, 429, 403, 404),
 )
 def revoke(api_key: str, body: RevocationCreate, request: Request, caller: AdminCaller) -> Response:
     """Revoke one token by ``jti``, or every token of a user or an organization issued until now.
@@ -61,7 +64,7 @@ def revoke(api_key: str, body: RevocationCreate, request: Request, caller: Admin
     return json_response(revocation_json(row), status_code=201)
 
 
-@router.get("/revocations", response_model=RevocationList, responses=errors(401, 403, 404))
+@router.get("/revocations", response_model=RevocationList, responses=errors(401, 429, 403, 404))
 def revocations(api_key: str, request: Request, caller: AdminCaller) -> Response:
     """The live denylist (entries are dropped once every token they name has expired)."""
     service = service_of(request)
@@ -70,7 +73,7 @@ def revocations(api_key: str, request: Request, caller: AdminCaller) -> Response
     return json_response({"revocations": [revocation_json(row) for row in rows]})
 
 
-@router.get("/audit", response_model=AuditPage, responses=errors(401, 403, 404))
+@router.get("/audit", response_model=AuditPage, responses=errors(401, 429, 403, 404))
 def audit(
     api_key: str,
     request: Request,
@@ -99,7 +102,7 @@ def _key_out(service: Idmint, row: SigningKeyRow) -> dict[str, Any]:
     )
 
 
-@router.get("/keys", response_model=SigningKeyList, responses=errors(401, 403, 404))
+@router.get("/keys", response_model=SigningKeyList, responses=errors(401, 429, 403, 404))
 def signing_keys(api_key: str, request: Request, caller: AdminCaller) -> Response:
     """The workspace's signing keys and where each is in its life (never private parts)."""
     service = service_of(request)
@@ -109,7 +112,10 @@ def signing_keys(api_key: str, request: Request, caller: AdminCaller) -> Respons
 
 
 @router.post(
-    "/keys/rotate", response_model=SigningKeyOut, status_code=201, responses=errors(401, 403, 404)
+    "/keys/rotate",
+    response_model=SigningKeyOut,
+    status_code=201,
+    responses=errors(401, 429, 403, 404),
 )
 def rotate_key(api_key: str, body: KeyRotate, request: Request, caller: AdminCaller) -> Response:
     """Start a signing-key rotation: a new key is published now and signs after

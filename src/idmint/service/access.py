@@ -4,10 +4,11 @@ throttle (:mod:`idmint.service.throttle`), with the audit of its failures.
 A client address that has failed too often is refused with ``rate_limited`` before its
 credentials are looked at.  An API key that has failed too often (from all addresses
 together) is blocked for every caller that does not present a credential this instance
-already holds as valid: API keys are public, so an attacker can exhaust one's limit, and the
-backend whose token is in use must not be locked out by that; every other caller is refused
-without a store read.  Unknown API keys and auth tokens (what anonymous
-traffic can send without bound) are counted as aggregated failure events, the others
+has seen pass: API keys are public, so an attacker can exhaust one's limit, and the
+backend whose token is in use (it passed a check on this instance within the last hour) must
+not be locked out by that; every other caller is refused without a store read.
+
+Unknown API keys and auth tokens (what anonymous traffic can send without bound) are counted as aggregated failure events, the others
 (a revoked, expired, foreign or under-scoped token of a known workspace) one event each;
 each block the throttle starts is one event too.
 """
@@ -62,7 +63,7 @@ class Access:
         by_address, by_api_key = self._throttle.blocked(client, api_key)
         if by_address is not None:
             raise _rate_limited(by_address)
-        if by_api_key is not None and not self._workspaces.holds_valid(api_key, secret):
+        if by_api_key is not None and not self._workspaces.recently_valid(api_key, secret):
             raise _rate_limited(by_api_key)
         try:
             return self._workspaces.authenticate(api_key, secret, scope=scope)

@@ -31,6 +31,9 @@ MAX_AUTH_TOKEN_LIFETIME = 10 * 365 * 86400
 #: What an auth token may do: mint (both mint routes), and/or run the admin API of its workspace.
 SCOPES: tuple[str, ...] = ("mint", "admin")
 NEGATIVE_CACHE_SIZE = 100_000  # unknown API keys and auth tokens remembered per instance
+# How long an auth token that passed a check is known here as in use (its secret's hash and
+# workspace, nothing else): a caller presenting it is spared a block of its API key.
+RECENTLY_VALID_SECONDS = 3600.0
 
 __all__ = ["SCOPES", "CreatedAuthToken", "Credential", "WorkspaceService", "parse_scopes"]
 
@@ -147,6 +150,9 @@ class WorkspaceService:
         self._unknown_secrets: TTLCache[str, bool] = TTLCache(
             clock, ttl=cache_seconds, size=NEGATIVE_CACHE_SIZE
         )
+        self._recently_valid: TTLCache[str, str] = TTLCache(
+            clock, ttl=RECENTLY_VALID_SECONDS, size=NEGATIVE_CACHE_SIZE
+        )
 
     # --- workspaces ---------------------------------------------------------------------------
 
@@ -198,18 +204,11 @@ class WorkspaceService:
         (nothing is read from the store)."""
         return self._workspaces.get(api_key)
 
-    def holds_valid(self, api_key: str, secret: str) -> bool:
-        """Whether this instance holds ``secret`` in memory as a live auth token of the
-        workspace ``api_key`` names (nothing is read from the store)."""
-        workspace = self._workspaces.get(api_key)
-        record = self._credentials.get(hash_secret(secret))
-        return (
-            workspace is not None
-            and record is not None
-            and record.workspace_id == workspace.id
-            and record.revoked_at is None
-            and (record.expires_at is None or record.expires_at > self._clock.now())
-        )
+    def recently_valid(self, api_key: str, secret: str) -> bool:
+        """Whether ``secret`` passed a check with ``api_key`` on this instance within the last
+        hour (memory only; the caller still authenticates, which sees a revocation as every
+        check does)."""
+        return self._recently_valid.get(hash_secret(secret)) == api_key
 
     def all(self) -> list[Workspace]:
         return list(self._store.workspaces())
@@ -377,4 +376,5 @@ class WorkspaceService:
                 scope=scope,
             )
         self._audit.credential_used(record.id)
+        self._recently_valid.put(secret_hash, api_key)
         return workspace, record
