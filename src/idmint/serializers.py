@@ -82,6 +82,10 @@ def _wire(value: object) -> object:
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, str) and len(value) > MAX_CONTEXT_CHARS:
         return value[:MAX_CONTEXT_CHARS]
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return str(value)[:MAX_CONTEXT_CHARS]  # JSON writers stop at 64 bits: as text
+    if isinstance(value, float) and value != value:  # NaN is no JSON value
+        return None
     if isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):

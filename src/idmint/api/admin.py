@@ -100,9 +100,16 @@ def authorize(service: Idmint, caller: AdminCaller, api_key: str) -> Workspace:
         if caller.admin:
             return service.workspaces.get(api_key)
         with challenged(BEARER_CHALLENGE):
-            workspace, credential = service.access.authenticate(
-                api_key, caller.secret, scope="admin", action="admin.auth", client=caller.client
-            )
+            try:
+                workspace, credential = service.access.authenticate(
+                    api_key,
+                    caller.secret,
+                    scope="admin",
+                    action="admin.auth",
+                    client=caller.client,
+                )
+            except ApiKeyNotFoundError:  # the path names it: 404 for every credential
+                raise WorkspaceNotFoundError("No workspace has this API key.") from None
     except ApiKeyNotFoundError:
         raise WorkspaceNotFoundError("No workspace has this API key.") from None
     caller.credential = credential
