@@ -92,3 +92,43 @@ def test_a_random_admin_token_is_accepted() -> None:
     for _ in range(200):
         token = secrets.token_urlsafe(32)
         assert Settings(admin_token=token).admin_token is not None
+
+
+@pytest.mark.parametrize(
+    ("given", "parsed"),
+    [
+        ("127.0.0.1", ["127.0.0.1"]),
+        ("127.0.0.1, 10.0.0.0/8", ["127.0.0.1", "10.0.0.0/8"]),
+        ('["127.0.0.1", "::1"]', ["127.0.0.1", "::1"]),
+        ("", []),
+    ],
+)
+def test_trusted_proxies_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, given: str, parsed: list[str]
+) -> None:
+    monkeypatch.setenv("IDMINT_TRUSTED_PROXIES", given)
+    assert Settings().trusted_proxies == parsed
+
+
+@pytest.mark.parametrize("given", ["nope", "[broken", '["10.0.0.0/33"]'])
+def test_trusted_proxies_that_are_no_addresses_are_refused(
+    monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    monkeypatch.setenv("IDMINT_TRUSTED_PROXIES", given)
+    with pytest.raises(ValidationError, match=r"trusted_proxies"):
+        Settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("IDMINT_THROTTLE_PER_ADDRESS", "often"),
+        ("IDMINT_THROTTLE_PER_API_KEY", "0/minute x"),
+        ("IDMINT_REDIS_URL", "http://127.0.0.1:6379"),
+        ("IDMINT_AUDIT_RETENTION_DAYS", "0"),
+    ],
+)
+def test_abuse_settings_are_checked(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=name.removeprefix("IDMINT_").lower()):
+        Settings()

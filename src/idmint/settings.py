@@ -7,11 +7,13 @@ idmint reads the environment anywhere else.
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from idmint.jose.algorithms import ALGORITHMS
 
@@ -127,7 +129,7 @@ class Settings(BaseSettings):
         "throttle's counters. Unset: each instance counts in its own memory. Unreachable: "
         "counting falls back to memory, and the log says so.",
     )
-    trusted_proxies: list[str] = Field(
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
         [],
         description="Addresses or networks (CIDR) of the proxies in front of idmint, as JSON "
         '(["127.0.0.1", "10.0.0.0/8"]): from them the client address is read from '
@@ -211,6 +213,20 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{value!r} is not a rate such as '20/5 minutes' or '300 per hour'"
             ) from None
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _a_list(cls, value: object) -> object:
+        # From the environment: a JSON list, or addresses separated by commas or spaces.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    raise ValueError("trusted_proxies is not a valid JSON list") from None
+            return [entry for entry in re.split(r"[,\s]+", text) if entry]
         return value
 
     @field_validator("trusted_proxies")
