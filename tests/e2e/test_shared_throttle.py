@@ -41,23 +41,6 @@ def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _guess(base_url: str, api_key: str, address: str) -> httpx.Response:
-    body = {
-        "data": {
-            "apiKey": api_key,
-            "authToken": f"sk_{uuid.uuid4().hex}",
-            "userId": "u",
-            "userProperties": {"organizationId": "o"},
-        }
-    }
-    return httpx.post(
-        f"{base_url}/v1/auth/token/get",
-        json=body,
-        headers={"X-Forwarded-For": address},
-        timeout=10,
-    )
-
-
 def _mint(base_url: str, api_key: str, secret: str, address: str) -> httpx.Response:
     body = {
         "data": {
@@ -73,6 +56,10 @@ def _mint(base_url: str, api_key: str, secret: str, address: str) -> httpx.Respo
         headers={"X-Forwarded-For": address},
         timeout=10,
     )
+
+
+def _guess(base_url: str, api_key: str, address: str) -> httpx.Response:
+    return _mint(base_url, api_key, f"sk_{uuid.uuid4().hex}", address)
 
 
 def test_two_instances_on_postgresql_share_the_limit_through_redis(
