@@ -257,3 +257,16 @@ def test_scopes_decide_what_a_token_may_do(idmint: Idmint) -> None:
         idmint.workspaces.authenticate(api_key, created.auth_token.secret, scope="admin")
     _, credential = idmint.workspaces.authenticate(api_key, admin.secret, scope="admin")
     assert credential.actor == f"auth_token:{admin.record.id}"
+
+
+def test_the_memory_of_blocks_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("idmint.service.throttle.MAX_BLOCKED", 5)
+    throttle = Throttle(per_address="1/minute", per_api_key="1000/minute")
+    addresses = [_address() for _ in range(8)]
+    for address in addresses:
+        throttle.failed(address, None)
+    assert len(throttle._blocked) == 5
+    # The newest blocks are kept; the oldest went first.
+    assert [throttle.retry_after(a, None) is not None for a in addresses] == [False] * 3 + [
+        True
+    ] * 5

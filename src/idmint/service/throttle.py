@@ -112,6 +112,9 @@ class Throttle:
                 previous = self._blocked.get((scope, value), 0.0)
                 if len(self._blocked) >= MAX_BLOCKED:
                     self._forget_expired()
+                while len(self._blocked) >= MAX_BLOCKED:  # still full: the oldest block goes
+                    del self._blocked[next(iter(self._blocked))]
+                self._blocked.pop((scope, value), None)  # re-inserted last: newest
                 self._blocked[(scope, value)] = until
             if previous <= self._now():
                 started.append(Block(scope, value, until))
