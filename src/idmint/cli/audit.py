@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from idmint.cli._context import ApiKeyOption, JsonOption, open_service, workspace_of
 from idmint.cli._output import echo_json, plain, show, stdout, table, when
+
+if TYPE_CHECKING:
+    from idmint.service import AuditEvent
 
 __all__ = ["audit", "revoke"]
 
@@ -120,7 +123,15 @@ def audit(
         )
         return
     rows = table(
-        "id", "at (UTC)", "actor", "action", "outcome", "reason", "subject", no_wrap=("id",)
+        "id",
+        "at (UTC)",
+        "actor",
+        "action",
+        "outcome",
+        "reason",
+        "subject",
+        "from",
+        no_wrap=("id",),
     )
     for event in events:
         rows.add_row(
@@ -131,5 +142,13 @@ def audit(
             plain(event.outcome),
             plain(event.reason_code or ""),
             plain(event.subject or ""),
+            _from(event),
         )
     show(rows)
+
+
+def _from(event: AuditEvent) -> str:
+    """The client address; for an aggregated failure, with its count."""
+    address = plain(event.client_address or "")
+    count = (event.detail or {}).get("count")
+    return f"{address} ({count} times)" if isinstance(count, int) and count > 1 else address
