@@ -9,8 +9,8 @@ A section is a module with ``run(progress) -> dict`` and a renderer
 (``table(section) -> (headers, rows)`` or ``lines(section) -> list[str]``); add new ones
 to ``SECTIONS``.  ``http`` (the package ``bench.http``) runs the service under ``wrk``.
 
-    python -m bench                     # all sections, about 5 minutes
-    python -m bench --quick             # a smoke run of 1.5-2 minutes; figures are rough
+    python -m bench                     # all sections, about 6 minutes
+    python -m bench --quick             # a smoke run of 2.5-3.5 minutes; figures are rough
     python -m bench --only core         # one section
     python -m bench --only http --soak 1000000   # the HTTP section with the long soak
 """

@@ -7,7 +7,9 @@ in the same run with the same worker count.  ``bench/README.md`` says what runs 
 - ``deployment``: the stores idmint serves, seeded, and the in-process timings;
 - ``scenarios``: which runs happen, in order, and the section they make;
 - ``goals``: the goals, as data, and the function that evaluates them;
-- ``report``: the ratios to the baselines, the table, the lines and the notes.
+- ``report``: the ratios to the baselines, the table, the lines and the notes;
+- ``throttle``: the throttle's cost on the failure path, and valid mints with it at its
+  defaults (issue 13); ``python -m bench.http.throttle`` runs it alone.
 """
 
 from bench.http.report import lines, table

@@ -57,12 +57,15 @@ def prepare(
     backend: str, workdir: Path, settings: Settings, pin: tuple[int, ...] | None
 ) -> Deployment:
     """A fresh store with a workspace, ``settings.users`` users (minted once each, so their
-    tokens feed identify), a few revocations of other users, and in-process timings."""
+    tokens feed identify), a few revocations of other users, and in-process timings.
+
+    The servers get no ``IDMINT_*`` setting from the shell: idmint runs with its defaults
+    (the throttle on, 20 failures per address and 300 per API key in 5 minutes, in memory)."""
     from idmint.service import Idmint
 
     data_dir = workdir / f"idmint-{backend}"
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("IDMINT_")},
         "IDMINT_DATA_DIR": str(data_dir),
         "IDMINT_PUBLIC_URL": PUBLIC_URL,
     }

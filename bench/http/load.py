@@ -7,7 +7,9 @@ Scenarios (``bench/http/lua/*.lua``, one wrk thread, fixed concurrency, fixed du
 - ``mint_outseta``: ``POST /api/v1/tokens`` with ``Authorization: Outseta KEY:SECRET`` and the
   email of an existing user;
 - ``identify``: ``POST /v1/identify`` with tokens minted beforehand for those users;
-- ``jwks``: ``GET /w/{apiKey}/.well-known/jwks.json``.
+- ``jwks``: ``GET /w/{apiKey}/.well-known/jwks.json``;
+- ``mint_fail``: ``POST /v1/auth/token/get`` with credentials that fail (the throttle's
+  failure path, ``bench.http.throttle``), its answers counted by status.
 
 ``report.lua`` (loaded by every script) prints ``BENCH_RESULT {json}`` from wrk's ``done()``.
 p99 at half of peak: wrk has no rate limit, so each of the connections waits a random think
@@ -56,6 +58,7 @@ SCRIPTS = {
     "mint_outseta": "mint_outseta.lua",
     "identify": "identify.lua",
     "jwks": "jwks.lua",
+    "mint_fail": "mint_fail.lua",
 }
 
 
@@ -112,8 +115,12 @@ def wrk(
     users: int | None = None,
     delay_ms: float | None = None,
     extra_env: dict[str, str] | None = None,
+    expect: int | None = None,
 ) -> dict[str, Any]:
-    """One wrk run: throughput, latency percentiles, errors, and who used the CPU meanwhile."""
+    """One wrk run: throughput, latency percentiles, errors, and who used the CPU meanwhile.
+
+    ``expect``: the status every answer must have (the answers are counted by status); None:
+    every answer must be a 2xx, which wrk checks itself."""
     cmd = [
         *taskset(server.pinning.load),
         "wrk",
@@ -129,6 +136,8 @@ def wrk(
     env = {**os.environ, "BENCH_LUA_DIR": str(LUA), **target.env(users), **(extra_env or {})}
     if delay_ms is not None:
         env["BENCH_DELAY_MS"] = f"{delay_ms:.3f}"
+    if expect is not None:
+        env["BENCH_STATUSES"] = "1"
     load_before = loadavg()[0]
     server_cpu = server.cpu_seconds()
     stat = proc_stat()
@@ -177,8 +186,18 @@ def wrk(
     }
     if delay_ms is not None:
         result["think_ms"] = round(delay_ms, 2)
-    if errors:
-        result["invalid"] = f"wrk counted errors: {errors}"
+    if expect is None:
+        if errors:
+            result["invalid"] = f"wrk counted errors: {errors}"
+        return result
+    # Answers of another status than expected, and errors other than wrk's count of them.
+    result["statuses"] = statuses = raw.get("statuses", {})
+    wrong = {
+        **{k: v for k, v in errors.items() if k != "status"},
+        **{k: v for k, v in statuses.items() if k != str(expect)},
+    }
+    if wrong or not statuses:
+        result["invalid"] = f"expected only {expect}; got {statuses}, errors {errors}"
     return result
 
 

@@ -188,6 +188,10 @@ def lines(section: dict[str, Any]) -> list[str]:
                 f"(ratio to after the first chunk {soak_result['rss_ratio']})"
             )
         out.append(f"RSS per worker ({backend}): " + "; ".join(parts))
+    if section.get("throttle"):
+        from bench.http.throttle import lines as throttle_lines
+
+        out += throttle_lines(section["throttle"])
     for goal in section["goals"]:
         value = goal["value"]
         shown = "-" if value is None else f"{value:g}"

@@ -18,7 +18,9 @@ ratio to (a), (b), (c) and, for identify, (b'), from the same run.
 Other measurements: p99 at half of peak throughput; throughput with ``scale_users`` users in
 the store against the seeded ``users``; two workers against one; resident memory of the
 workers (VmRSS, VmHWM) before and after a soak of ``soak`` mints (every mint a new user); the
-service's mint and verify called in-process.
+service's mint and verify called in-process; then, on SQLite, the throttle's part
+(:mod:`bench.http.throttle`).  The servers get no ``IDMINT_*`` setting of the shell: the
+throttle is on at its defaults everywhere but in the throttle's own rows.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from bench.http.processes import (
 )
 from bench.http.report import add_ratios, run_notes
 from bench.http.settings import Settings
+from bench.http.throttle import run_throttle, valid_goal
 
 Progress = Callable[[str], None]
 Row = dict[str, Any]
@@ -321,6 +324,10 @@ def run(
     memory: dict[str, Any] = {}
     deployments: list[Deployment] = []
     drift = None
+    throttle: dict[str, Any] | None = None
+    inherited = sorted(name for name in os.environ if name.startswith("IDMINT_"))
+    if inherited:
+        notes.append(f"not passed to the servers (idmint runs with its defaults): {inherited}")
     workdir = Path(tempfile.mkdtemp(prefix="idmint-bench-"))
     try:
         for backend in backends:
@@ -337,6 +344,8 @@ def run(
                 deployment, workdir, settings, say
             )
             rows += backend_rows
+        if settings.throttle and sqlite.backend == "sqlite":
+            throttle = run_throttle(sqlite, workdir, settings, say)
         # The same baseline again at the end: how far the machine drifted during the run.
         again = run_baselines(
             workdir, sqlite, settings, say, only=("b",), scenarios=("mint_seed",), paced=False
@@ -353,6 +362,9 @@ def run(
     add_ratios(rows)
     notes += run_notes(rows, settings, drift, one, two)  # also marks the starved rows
     goal_list = goals(rows, memory, settings)
+    throttle_goal = valid_goal(throttle) if throttle else None
+    if throttle_goal is not None:
+        goal_list.append(throttle_goal)
     return {
         "name": "http",
         "title": "HTTP: idmint on uvicorn under wrk (ops/s, ratios to same-run baselines)",
@@ -366,6 +378,7 @@ def run(
         "in_process_ops_per_s": {d.backend: d.in_process for d in deployments},
         "rows": rows,
         "memory": memory,
+        "throttle": throttle,
         "goals": goal_list,
         "goals_met": all(goal["met"] for goal in goal_list),
         "notes": notes,

@@ -21,8 +21,16 @@ class Settings:
     two_workers: bool = True
     access_log_variant: bool = True
     in_process_seconds: float = 0.5
+    throttle: bool = True  # the throttle's part (bench.http.throttle), on SQLite
+    throttle_duration: int = 3  # seconds per measured run there (15 runs, ~2 minutes)
 
 
 QUICK = Settings(
-    duration=1, warmup=1, scale_users=5_000, soak=2_000, soak_chunks=2, in_process_seconds=0.2
+    duration=1,
+    warmup=1,
+    scale_users=5_000,
+    soak=2_000,
+    soak_chunks=2,
+    in_process_seconds=0.2,
+    throttle_duration=1,
 )

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
-from _shared import CONFIG, claims, iso, load_private_key
 from fastapi import FastAPI, Header, HTTPException
 from pydantic import BaseModel
+
+if TYPE_CHECKING:  # mypy, from the repository root, knows this module by its path
+    from bench.http.baselines._shared import CONFIG, claims, iso, load_private_key
+else:  # uvicorn --app-dir puts this directory on sys.path
+    from _shared import CONFIG, claims, iso, load_private_key
 
 KEY = load_private_key()
 HEADERS = {"kid": CONFIG["kid"]}

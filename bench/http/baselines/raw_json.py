@@ -4,10 +4,14 @@ no crypto, no store: what uvicorn (httptools, uvloop) costs per request."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from _shared import Receive, Send, answer, lifespan, read_body
+
+if TYPE_CHECKING:  # mypy, from the repository root, knows this module by its path
+    from bench.http.baselines._shared import Receive, Send, answer, lifespan, read_body
+else:  # uvicorn --app-dir puts this directory on sys.path
+    from _shared import Receive, Send, answer, lifespan, read_body
 
 BODY = orjson.dumps(
     {

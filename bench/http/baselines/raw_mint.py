@@ -11,21 +11,35 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 import orjson
-from _shared import (
-    CONFIG,
-    Receive,
-    Send,
-    answer,
-    claims,
-    iso,
-    lifespan,
-    load_private_key,
-    read_body,
-)
+
+if TYPE_CHECKING:  # mypy, from the repository root, knows this module by its path
+    from bench.http.baselines._shared import (
+        CONFIG,
+        Receive,
+        Send,
+        answer,
+        claims,
+        iso,
+        lifespan,
+        load_private_key,
+        read_body,
+    )
+else:  # uvicorn --app-dir puts this directory on sys.path
+    from _shared import (
+        CONFIG,
+        Receive,
+        Send,
+        answer,
+        claims,
+        iso,
+        lifespan,
+        load_private_key,
+        read_body,
+    )
 
 KEY = load_private_key()
 KID = CONFIG["kid"]

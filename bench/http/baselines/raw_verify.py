@@ -10,11 +10,15 @@ check, no session or profile written.
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 import orjson
-from _shared import CONFIG, Receive, Send, answer, iso, lifespan, read_body
+
+if TYPE_CHECKING:  # mypy, from the repository root, knows this module by its path
+    from bench.http.baselines._shared import CONFIG, Receive, Send, answer, iso, lifespan, read_body
+else:  # uvicorn --app-dir puts this directory on sys.path
+    from _shared import CONFIG, Receive, Send, answer, iso, lifespan, read_body
 
 VERIFY = CONFIG["verify"]
 PUBLIC_KEY = jwt.PyJWK(VERIFY["jwk"]).key
