@@ -270,3 +270,16 @@ def test_the_memory_of_blocks_is_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
     assert [throttle.retry_after(a, None) is not None for a in addresses] == [False] * 3 + [
         True
     ] * 5
+
+
+def test_expired_counters_leave_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An attacker spreading failures over many addresses must not grow memory for good.
+    monkeypatch.setattr("idmint.service.throttle.PRUNE_SECONDS", 0.0)
+    throttle = Throttle(per_address="5/second", per_api_key="1000/second")
+    for _ in range(300):
+        throttle.failed(_address(), None)
+    events = throttle._memory_storage.events
+    assert len(events) >= 300
+    time.sleep(1.3)  # the hits expire; limits' own timer empties their lists
+    throttle.failed(_address(), None)
+    assert len(events) <= 2

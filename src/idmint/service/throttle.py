@@ -31,6 +31,7 @@ logger = logging.getLogger("idmint.throttle")
 
 REDIS_RETRY_SECONDS = 30.0  # after Redis failed, how long counting stays in memory only
 MAX_BLOCKED = 100_000  # blocked callers remembered per instance
+PRUNE_SECONDS = 10.0  # how often the in-memory counters drop what has expired
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +61,14 @@ class Throttle:
         now: Callable[[], float] = time.time,
     ) -> None:
         self._limits = {"address": parse(per_address), "api_key": parse(per_api_key)}
+        # What is hit: one less than the limit, so that the hit that fails is the limit's
+        # last failure (it starts the block) and a failure costs one counter call, one round
+        # trip to Redis; the window is read only when a block starts.
+        self._trips = {scope: _one_less(limit) for scope, limit in self._limits.items()}
         self._now = now
-        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._memory_storage = MemoryStorage()
+        self._memory = MovingWindowRateLimiter(self._memory_storage)
+        self._pruned_at = now()
         self._shared: MovingWindowRateLimiter | None = None
         self._redis_url = redis_url
         self._redis_down_until = 0.0
@@ -100,13 +107,12 @@ class Throttle:
         for scope, value in (("address", address), ("api_key", api_key)):
             if not value:
                 continue
-            limit = self._limits[scope]
-            counted = self._hit(limit, scope, value)
-            reset, remaining = self._window(limit, scope, value)
-            if counted and remaining > 0:
+            trip = self._trips[scope]
+            if trip.amount > 0 and self._hit(trip, scope, value):
                 continue
             # The limit's last failure (or one past it, counted elsewhere) starts the block:
             # "20 per 5 minutes" lets 20 failures be checked, and refuses what comes next.
+            reset, _ = self._window(trip, scope, value)
             until = max(reset, self._now() + 1)
             with self._lock:
                 previous = self._blocked.get((scope, value), 0.0)
@@ -118,6 +124,7 @@ class Throttle:
                 self._blocked[(scope, value)] = until
             if previous <= self._now():
                 started.append(Block(scope, value, until))
+        self._prune_memory()
         return started
 
     # --- quotas -------------------------------------------------------------------------
@@ -149,14 +156,37 @@ class Throttle:
             return self._memory.hit(limit, scope, value)
 
     def _window(self, limit: RateLimitItem, scope: str, value: str) -> tuple[float, int]:
-        """When the window's oldest hit leaves it, and how many more hits it takes."""
+        """When the window's oldest hit leaves it (a window without hits: a whole window from
+        now), and how many more hits it takes."""
         limiter = self._limiter()
         try:
             stats = limiter.get_window_stats(limit, scope, value)
         except Exception as exc:
             self._redis_failed(exc)
             stats = self._memory.get_window_stats(limit, scope, value)
-        return float(stats.reset_time), int(stats.remaining)
+        reset = float(stats.reset_time)
+        if reset <= self._now():
+            reset = self._now() + limit.get_expiry()
+        return reset, int(stats.remaining)
+
+    def _prune_memory(self) -> None:
+        """Drop the in-memory counters whose hits have all expired.  ``limits``' memory
+        storage empties them but keeps their keys (and scans every key every 10 ms), so an
+        attacker spreading failures over many addresses would grow it without bound."""
+        now = self._now()
+        if now - self._pruned_at < PRUNE_SECONDS:
+            return
+        self._pruned_at = now
+        events = getattr(self._memory_storage, "events", None)
+        locks = getattr(self._memory_storage, "locks", None)
+        if not isinstance(events, dict) or locks is None:
+            return
+        wall = time.time()  # limits' entries expire on the wall clock
+        for key in [key for key, hits in list(events.items()) if _expired(hits, wall)]:
+            with locks[key]:
+                if _expired(events.get(key), wall):
+                    events.pop(key, None)
+            locks.pop(key, None)
 
     def _redis_failed(self, exc: BaseException) -> None:
         first = self._now() >= self._redis_down_until
@@ -174,6 +204,15 @@ class Throttle:
         now = self._now()
         for key in [key for key, until in self._blocked.items() if until <= now]:
             del self._blocked[key]
+
+
+def _expired(hits: Any, wall: float) -> bool:
+    """Whether a moving window's hits (newest first) have all left it."""
+    return not hits or getattr(hits[0], "expiry", wall + 1) <= wall
+
+
+def _one_less(limit: RateLimitItem) -> RateLimitItem:
+    return type(limit)(limit.amount - 1, limit.multiples, limit.namespace)
 
 
 def _seconds(left: float) -> int | None:

@@ -205,8 +205,8 @@ class WorkspaceService:
         return self._workspaces.get(api_key)
 
     def recently_valid(self, api_key: str, secret: str) -> bool:
-        """Whether ``secret`` passed a check with ``api_key`` on this instance within the last
-        hour (memory only; the caller still authenticates, which sees a revocation as every
+        """Whether ``secret`` passed a check with ``api_key`` on this instance within about
+        the last hour (memory only; the caller still authenticates, which sees a revocation as every
         check does)."""
         return self._recently_valid.get(hash_secret(secret)) == api_key
 
@@ -376,5 +376,6 @@ class WorkspaceService:
                 scope=scope,
             )
         self._audit.credential_used(record.id)
-        self._recently_valid.put(secret_hash, api_key)
+        if self._recently_valid.get(secret_hash) != api_key:  # put again once it has expired
+            self._recently_valid.put(secret_hash, api_key)
         return workspace, record
