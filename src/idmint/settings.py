@@ -137,13 +137,14 @@ class Settings(BaseSettings):
     )
     throttle_per_address: str = Field(
         "20/5 minutes",
-        description="Failed credential checks one client address may make in a moving window "
-        "(mints, the admin API); past it, rate_limited (429) until the window clears.",
+        description="Guesses (unknown API keys or auth tokens, on the mint routes and the admin "
+        "API) one client address may make in a moving window; past it, rate_limited (429) "
+        "until the window clears.",
     )
     throttle_per_api_key: str = Field(
         "300/5 minutes",
-        description="Failed credential checks against one API key from all addresses "
-        "together, in a moving window; past it, rate_limited (429) for that API key.",
+        description="Guesses against one API key from all addresses together, in a moving "
+        "window; past it, rate_limited (429) for that API key but for tokens in use.",
     )
     audit_retention_days: int = Field(
         90,

@@ -18,6 +18,7 @@ import redis
 from idmint import FrozenClock
 from idmint.jose.errors import (
     AuthTokenNotFoundError,
+    AuthTokenRevokedError,
     AuthTokenScopeError,
     RateLimitedError,
 )
@@ -194,6 +195,24 @@ def test_a_blocked_api_key_spares_the_backend_whose_token_is_in_use(
     other = guarded.workspaces.create_auth_token(api_key, "second", actor="cli").secret
     with pytest.raises(RateLimitedError):
         guarded.tokens.mint(api_key, other, "u", client=backend)
+
+
+def test_a_revoked_token_is_no_guess_and_blocks_nobody(guarded: Idmint, tenant: InitResult) -> None:
+    # A worker not yet switched to the new token keeps sending the revoked one: audited each
+    # time, never counted, so the other workers on its host go on minting.
+    api_key = tenant.workspace.api_key
+    stale = guarded.workspaces.create_auth_token(api_key, "old", actor="cli")
+    new = guarded.workspaces.create_auth_token(api_key, "new", actor="cli")
+    guarded.workspaces.revoke_auth_token(api_key, stale.record.id, actor="cli")
+    host = _address()
+    for _ in range(20):
+        with pytest.raises(AuthTokenRevokedError):
+            guarded.tokens.mint(api_key, stale.secret, "u", client=host)
+    assert guarded.throttle.blocked(host, api_key) == (None, None)
+    assert guarded.tokens.mint(api_key, new.secret, "u", client=host).token
+    guarded.audit.flush()
+    revoked = [r for r in audit_rows(guarded) if r.reason_code == "auth_token_revoked"]
+    assert len(revoked) == 20
 
 
 def test_successes_are_never_counted(guarded: Idmint, tenant: InitResult) -> None:

@@ -8,9 +8,13 @@ has seen pass: API keys are public, so an attacker can exhaust one's limit, and 
 backend whose token is in use (it passed a check on this instance within the last hour) must
 not be locked out by that; every other caller is refused without a store read.
 
-Unknown API keys and auth tokens (what anonymous traffic can send without bound) are counted as aggregated failure events, the others
-(a revoked, expired, foreign or under-scoped token of a known workspace) one event each;
-each block the throttle starts is one event too.
+Only guesses count toward the limits: unknown API keys and auth tokens.  A revoked, expired,
+foreign or under-scoped token is a real one, most often held by a worker not yet switched to
+its successor; it is audited but not counted, so that it cannot block its host.
+
+In the audit log, unknown API keys and auth tokens (what anonymous traffic can send without
+bound) are aggregated failure events, the others one event each; each block the throttle
+starts is one event too.
 """
 
 from __future__ import annotations
@@ -99,6 +103,10 @@ class Access:
                 subject=subject,
                 client=client,
             )
+        if not isinstance(exc, ApiKeyNotFoundError | AuthTokenNotFoundError):
+            # A revoked, expired, foreign or under-scoped token is no guess: it is a backend
+            # not yet switched to its new token, and must not block its host's other workers.
+            return
         for block in self._throttle.failed(client, api_key):
             self._audit.queue(
                 "throttle.block",
