@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ADMIN_TOKEN
 from idmint.client import IdmintClient
 from idmint.jose.errors import TokenError
 
@@ -82,6 +83,7 @@ def test_the_commands_turn_require_jwt_on(idmint_server: Idmint) -> None:
                 "IDMINT_DATA_DIR": str(idmint_server.data_dir),
                 "API_KEY": idmint_server.api_key,
                 "AUTH_TOKEN": idmint_server.auth_token,
+                "IDMINT_ADMIN_TOKEN": ADMIN_TOKEN,
             },
             cwd=ROOT,
             capture_output=True,
