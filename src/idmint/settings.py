@@ -206,14 +206,9 @@ class Settings(BaseSettings):
     @field_validator("throttle_per_address", "throttle_per_api_key")
     @classmethod
     def _a_rate(cls, value: str) -> str:
-        from limits import parse
+        from idmint.service.throttle import parse_rate
 
-        try:
-            parse(value)
-        except ValueError:
-            raise ValueError(
-                f"{value!r} is not a rate such as '20/5 minutes' or '300 per hour'"
-            ) from None
+        parse_rate(value)
         return value
 
     @field_validator("trusted_proxies", mode="before")

@@ -222,6 +222,27 @@ def test_the_audit_purge_keeps_what_is_within_retention(api: Api) -> None:
     assert [e.action for e in _events_via_service(api)] == ["token.mint"]
 
 
+@pytest.mark.parametrize(
+    "rate",
+    [
+        "0/second",
+        "1/0 seconds",
+        "1/second;2/minute",
+        "99999999999999999999999/second",
+        "1 per 99999999999 years",
+        "-1/second",
+        "5/fortnight",
+        "\u0661/second",  # an Arabic-Indic digit one
+    ],
+)
+def test_a_quota_that_is_not_one_sane_rate_is_refused(api: Api, rate: str) -> None:
+    with api.unchanged():
+        response = api.client.patch(
+            f"{ADMIN}/{api.workspace.api_key}", json={"mintRateLimit": rate}, headers=api.admin
+        )
+    assert_error(response, 400, "INVALID_ARGUMENT", "invalid_argument", field="mintRateLimit")
+
+
 def test_mint_quota_over_http(api: Api) -> None:
     patched = api.patch_workspace(mintRateLimit="2/minute")
     assert patched["mintRateLimit"] == "2/minute"

@@ -15,6 +15,7 @@ guesses over N instances gets at most N more tries than the limit).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-__all__ = ["Block", "Throttle"]
+__all__ = ["Block", "Throttle", "parse_rate"]
 
 logger = logging.getLogger("idmint.throttle")
 
@@ -60,7 +61,7 @@ class Throttle:
         redis_url: str | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
-        self._limits = {"address": parse(per_address), "api_key": parse(per_api_key)}
+        self._limits = {"address": parse_rate(per_address), "api_key": parse_rate(per_api_key)}
         # What is hit: one less than the limit, so that the hit that fails is the limit's
         # last failure (it starts the block) and a failure costs one counter call, one round
         # trip to Redis; the window is read only when a block starts.
@@ -134,7 +135,7 @@ class Throttle:
         until the next use fits."""
         limit = self._quota_limits.get(quota)
         if limit is None:
-            limit = self._quota_limits[quota] = parse(quota)
+            limit = self._quota_limits[quota] = parse_rate(quota)
         if self._hit(limit, "quota", workspace_id):
             return None
         reset, _ = self._window(limit, "quota", workspace_id)
@@ -204,6 +205,28 @@ class Throttle:
         now = self._now()
         for key in [key for key, until in self._blocked.items() if until <= now]:
             del self._blocked[key]
+
+
+MAX_RATE_AMOUNT = 1_000_000_000
+MAX_RATE_WINDOW = 31 * 86400  # a month: a window past it is a typo, and overflows counters
+_ONE_RATE = re.compile(r"\s*[1-9]\d{0,9}\s*(/|per)\s*([1-9]\d{0,9}\s*)?[a-z]+\s*", re.IGNORECASE)
+
+
+def parse_rate(text: str) -> RateLimitItem:
+    """One rate in ``limits``' notation (``20/5 minutes``, ``300 per hour``): 1 to a billion
+    per a window of one second to 31 days.
+
+    :raises ValueError: anything else (several rates, a zero, a window of years).
+    """
+    if not _ONE_RATE.fullmatch(text):
+        raise ValueError(f"{text[:64]!r} is not one rate such as '20/5 minutes' or '300 per hour'")
+    item = parse(text)
+    if not 1 <= item.amount <= MAX_RATE_AMOUNT or not 1 <= item.get_expiry() <= MAX_RATE_WINDOW:
+        raise ValueError(
+            f"{text[:64]!r}: a rate allows 1 to {MAX_RATE_AMOUNT:,} per a window of one second "
+            "to 31 days"
+        )
+    return item
 
 
 def _expired(hits: Any, wall: float) -> bool:

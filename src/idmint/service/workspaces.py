@@ -22,6 +22,7 @@ from idmint.service._cache import TTLCache
 from idmint.service._ids import hash_secret, new_api_key, new_id, new_secret, secrets_equal
 from idmint.service.audit import AuditLog
 from idmint.service.origins import check_patterns
+from idmint.service.throttle import parse_rate
 from idmint.store import AuthToken, Store, Workspace
 
 # The longest an auth token may be made to live (an expiry is optional; without one it lives
@@ -44,16 +45,13 @@ def _quota(value: str) -> str | None:
 
     :raises InvalidArgumentError: naming ``mintRateLimit``.
     """
-    from limits import parse
-
     if not value.strip() or value.strip().lower() == "off":
         return None
     try:
-        parse(value)
-    except ValueError:
+        parse_rate(value)
+    except ValueError as exc:
         raise InvalidArgumentError(
-            f"mintRateLimit must be a rate such as '100/second' or '5000 per hour', not "
-            f"{value[:64]!r}.",
+            f"mintRateLimit must be one rate such as '100/second' or '5000 per hour': {exc}",
             field="mintRateLimit",
         ) from None
     return value.strip()
