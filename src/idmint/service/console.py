@@ -139,6 +139,13 @@ class ConsoleAccounts(ConsoleSessions):
             )
         return CreatedAccount(account, generated, given)
 
+    def ensure_owner(self, email: str, *, actor: str = "cli") -> CreatedAccount | None:
+        """Create an owner with a generated password when the console has none (``idmint
+        init``); None when it has one."""
+        if self.has_owner():
+            return None
+        return self.create_account(email, "owner", actor=actor)
+
     def all(self) -> Sequence[ConsoleAccount]:
         """Every account, oldest first."""
         return self._store.console_accounts()
