@@ -127,6 +127,47 @@ def test_init_prints_credentials_once_with_a_working_curl_example(
     # The printed credentials really mint.
     minted = service().tokens.mint(body["apiKey"], body["authToken"], body["userId"])
     assert _claims(minted.token)["iss"] == issuer
+    # And the console's owner account, with its sign-in URL and password.
+    assert "owner account owner@localhost" in out
+    assert f"Sign in at: {PUBLIC_URL}/console/sign-in" in out
+    password = re.search(r"Password:\s+(\S+)", out)
+    assert password
+    service().console.sign_in("owner@localhost", password[1], client=None)
+
+
+def test_init_takes_the_owners_email_and_leaves_an_existing_owner_alone(
+    run: Run, service: Callable[[], Idmint]
+) -> None:
+    first = run("init", "--json", "--owner-email", "Ops@Example.com")
+    assert first.exit_code == 0, first.output
+    answer = json.loads(first.stdout)
+    assert answer["consoleEmail"] == "Ops@Example.com"
+    again = run("init", "--if-missing", "--owner-email", "other@example.com")
+    assert again.exit_code == 0, again.output
+    assert "Password" not in again.stdout  # shown once
+    assert [a.email for a in service().console.all()] == ["Ops@Example.com"]
+    service().console.sign_in("ops@example.com", answer["consolePassword"], client=None)
+
+
+def test_init_if_missing_makes_an_owner_for_a_store_without_one(
+    run: Run, workspace: dict[str, Any], service: Callable[[], Idmint]
+) -> None:
+    # A store from before console accounts: its workspace exists, no owner does.
+    from sqlalchemy import delete
+
+    from idmint.store import ConsoleAccount
+
+    with service().store.engine.begin() as connection:
+        connection.execute(delete(ConsoleAccount))
+    made = run("init", "--if-missing")
+    assert made.exit_code == 0, made.output
+    assert "exists" in made.stdout
+    assert "sk_" not in made.stdout
+    password = re.search(r"Password:\s+(\S+)", made.stdout)
+    assert password
+    service().console.sign_in("owner@localhost", password[1], client=None)
+    kept = run("init", "--if-missing")
+    assert "Password" not in kept.stdout
 
 
 def test_init_json_is_one_object_for_scripts(run: Run, service: Callable[[], Idmint]) -> None:
@@ -134,8 +175,24 @@ def test_init_json_is_one_object_for_scripts(run: Run, service: Callable[[], Idm
 
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)
-    assert set(answer) == {"apiKey", "authToken", "issuer", "jwksUri", "workspaceId", "scopes"}
+    assert set(answer) == {
+        "apiKey",
+        "authToken",
+        "issuer",
+        "jwksUri",
+        "workspaceId",
+        "scopes",
+        "consoleEmail",
+        "consolePassword",
+        "consoleUrl",
+    }
     assert answer["scopes"] == ["mint"]
+    assert answer["consoleEmail"] == "owner@localhost"
+    assert answer["consoleUrl"] == f"{PUBLIC_URL}/console/sign-in"
+    owner = service().console.get("owner@localhost")
+    assert owner.role == "owner"
+    assert owner.password_hash.startswith("$argon2id$")
+    service().console.sign_in("owner@localhost", answer["consolePassword"], client=None)
     assert answer["issuer"] == f"{PUBLIC_URL}/w/{answer['apiKey']}"
     assert answer["jwksUri"] == f"{answer['issuer']}/.well-known/jwks.json"
     assert answer["workspaceId"].startswith("ws_")

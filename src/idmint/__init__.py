@@ -7,6 +7,8 @@ if _typing.TYPE_CHECKING:
     from idmint.jose.claims import ClaimsValidator, UserClaims
     from idmint.jose.clock import Clock, FrozenClock, SystemClock
     from idmint.jose.errors import (
+        AccountExistsError,
+        AccountNotFoundError,
         AdminRequiredError,
         AlgorithmMismatchError,
         ApiKeyNotFoundError,
@@ -38,6 +40,7 @@ if _typing.TYPE_CHECKING:
         InvalidTokenTypeError,
         JwtRequiredError,
         KeyDecryptionError,
+        LastOwnerError,
         MalformedTokenError,
         MasterKeyMismatchError,
         MasterKeyMissingError,
@@ -49,6 +52,7 @@ if _typing.TYPE_CHECKING:
         RateLimitedError,
         RetiredKeyError,
         ScopeExceededError,
+        SignInFailedError,
         SigningKeyError,
         StoreNotFoundError,
         StoreOutdatedError,
@@ -86,6 +90,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALGORITHMS",
+    "AccountExistsError",
+    "AccountNotFoundError",
     "AdminRequiredError",
     "Algorithm",
     "AlgorithmMismatchError",
@@ -125,6 +131,7 @@ __all__ = [
     "KeyDecryptionError",
     "KeyRing",
     "KeyState",
+    "LastOwnerError",
     "LifetimeBounds",
     "MalformedTokenError",
     "MasterKey",
@@ -139,6 +146,7 @@ __all__ = [
     "RateLimitedError",
     "RetiredKeyError",
     "ScopeExceededError",
+    "SignInFailedError",
     "SigningKey",
     "SigningKeyError",
     "StoreNotFoundError",
@@ -173,6 +181,8 @@ __all__ = [
 # Where each public name lives; ``from idmint import X`` imports its module on first use.
 _LOCATIONS: dict[str, str] = {
     "ALGORITHMS": "idmint.jose.algorithms",
+    "AccountExistsError": "idmint.jose.errors",
+    "AccountNotFoundError": "idmint.jose.errors",
     "AdminRequiredError": "idmint.jose.errors",
     "Algorithm": "idmint.jose.algorithms",
     "AlgorithmMismatchError": "idmint.jose.errors",
@@ -212,6 +222,7 @@ _LOCATIONS: dict[str, str] = {
     "KeyDecryptionError": "idmint.jose.errors",
     "KeyRing": "idmint.jose.keyring",
     "KeyState": "idmint.jose.keys",
+    "LastOwnerError": "idmint.jose.errors",
     "LifetimeBounds": "idmint.jose.tokens",
     "MalformedTokenError": "idmint.jose.errors",
     "MasterKey": "idmint.jose.keys",
@@ -225,8 +236,9 @@ _LOCATIONS: dict[str, str] = {
     "OriginNotAllowedError": "idmint.jose.errors",
     "RateLimitedError": "idmint.jose.errors",
     "RetiredKeyError": "idmint.jose.errors",
-    "SigningKey": "idmint.jose.keys",
     "ScopeExceededError": "idmint.jose.errors",
+    "SignInFailedError": "idmint.jose.errors",
+    "SigningKey": "idmint.jose.keys",
     "SigningKeyError": "idmint.jose.errors",
     "StoreNotFoundError": "idmint.jose.errors",
     "StoreOutdatedError": "idmint.jose.errors",

@@ -152,6 +152,18 @@ class Settings(BaseSettings):
         le=3650,
         description="How long audit events are kept; older ones are purged by the server's upkeep.",
     )
+    console_idle_minutes: int = Field(
+        30,
+        ge=1,
+        le=1440,
+        description="A console session unused this long ends; the account signs in again.",
+    )
+    console_session_hours: int = Field(
+        12,
+        ge=1,
+        le=720,
+        description="A console session ends this long after sign-in, however busy it is.",
+    )
     max_header_bytes: int = Field(
         16384,
         ge=1024,

@@ -18,7 +18,7 @@ from conftest import POSTGRES_URL, require_postgres
 from idmint.jose.errors import StoreNotFoundError
 from idmint.store import Base, Store
 
-HEAD = "0003"
+HEAD = "0004"
 
 
 def _revision(store: Store) -> str | None:
@@ -227,3 +227,60 @@ def test_sqlite_files_are_made_private(tmp_path: Path) -> None:
             assert stat.S_IMODE((path.parent / name).stat().st_mode) == 0o600, name
     finally:
         store.close()
+
+
+def _alembic(store: Store, action: str, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option(
+        "script_location", str(Path(store_module.__file__).with_name("migrations"))
+    )
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        getattr(command, action)(config, revision)
+
+
+_CONSOLE_TABLES = {"console_accounts", "console_memberships", "console_sessions"}
+
+
+def test_0004_adds_console_accounts_and_downgrades_to_0003(fresh_store: Store) -> None:
+    fresh_store.migrate("0003")
+    assert not _CONSOLE_TABLES & _tables(fresh_store)
+    with fresh_store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO workspaces (id, api_key, name, require_jwt, token_ttl_seconds,"
+                " min_ttl_seconds, max_ttl_seconds, auto_create_users, allowed_domains,"
+                " created_at, updated_at) VALUES ('ws_1', 'pk_1', 'Acme', true, 172800, 1,"
+                " 604800, true, '[]', 1.0, 1.0)"
+            )
+        )
+    fresh_store.migrate()
+    assert _revision(fresh_store) == HEAD
+    assert _tables(fresh_store) >= _CONSOLE_TABLES
+    with fresh_store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO console_accounts (id, email, email_key, password_hash, role,"
+                " created_at, updated_at) VALUES ('ca_1', 'Ann@x.com', 'ann@x.com',"
+                " '$argon2id$...', 'member', 1.0, 1.0)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO console_memberships (account_id, workspace_id, role, created_at)"
+                " VALUES ('ca_1', 'ws_1', 'viewer', 1.0)"
+            )
+        )
+    with fresh_store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+    _alembic(fresh_store, "downgrade", "0003")
+    assert _revision(fresh_store) == "0003"
+    assert not _CONSOLE_TABLES & _tables(fresh_store)
+    assert fresh_store.workspace_by_api_key("pk_1") is not None  # the rest is untouched
+    _alembic(fresh_store, "upgrade", "head")
+    assert _revision(fresh_store) == HEAD

@@ -126,7 +126,7 @@ async def _upkeep(service: Idmint) -> None:
     # Background upkeep: every second a checkpoint of SQLite's write-ahead log (kept out of
     # the commits that requests wait for) and the counted failures of the minutes that are
     # over; now and then key rotation steps; and every minute expired denylist entries and
-    # audit events past their retention dropped (neither table outgrows its purpose).  Writes need nothing: group commit writes them as they come.
+    # audit events past their retention and console sessions ended a day ago dropped (no table outgrows its purpose).  Writes need nothing: group commit writes them as they come.
     loop = asyncio.get_running_loop()
     next_maintain = loop.time() + MAINTAIN_SECONDS
     next_purge = loop.time() + PURGE_SECONDS
@@ -143,6 +143,7 @@ async def _upkeep(service: Idmint) -> None:
                 next_purge = now + PURGE_SECONDS
                 await run_in_threadpool(service.revocations.purge)
                 await run_in_threadpool(service.audit.purge)
+                await run_in_threadpool(service.console.purge)
         except Exception:
             # The store may be down for a moment; upkeep must outlive it.
             logger.exception("background upkeep failed; retrying")

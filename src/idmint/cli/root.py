@@ -9,7 +9,16 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from idmint.cli import audit, auth_tokens, keys, serve, settings, tokens, users
+from idmint.cli import (
+    audit,
+    auth_tokens,
+    console_accounts,
+    keys,
+    serve,
+    settings,
+    tokens,
+    users,
+)
 from idmint.cli._output import fail
 
 __all__ = ["Group", "app"]
@@ -88,6 +97,7 @@ app.add_typer(users.app, name="users")
 app.add_typer(auth_tokens.app, name="auth-tokens")
 app.add_typer(keys.app, name="keys")
 app.add_typer(settings.app, name="settings")
+app.add_typer(console_accounts.app, name="console-accounts")
 
 
 def _keep_examples(typer_app: typer.Typer) -> None:

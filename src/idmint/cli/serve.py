@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from idmint.cli._context import JsonOption, ScopeOption, open_service, scopes_of, where
 from idmint.cli._output import echo_json, plain, stderr, stdout
+
+if TYPE_CHECKING:
+    from idmint.service import CreatedAccount
 
 __all__ = ["init", "migrate", "serve"]
 
@@ -137,9 +140,17 @@ def init(
         ),
     ] = False,
     scope: ScopeOption = None,
+    owner_email: Annotated[
+        str,
+        typer.Option(
+            "--owner-email",
+            help="The email of the console's owner account, made when the console has no "
+            "owner yet.",
+        ),
+    ] = "owner@localhost",
     as_json: JsonOption = False,
 ) -> None:
-    """Create the workspace, its signing key and a first auth token.
+    """Create the workspace, its signing key, a first auth token and the console's owner.
 
     The auth token is the backend's: it may mint (--scope mint, the default) and nothing
     else.  For the admin API, create a token with `idmint auth-tokens create NAME --scope
@@ -150,6 +161,11 @@ def init(
     command that mints a token.  Never overwrites: when the store already holds a workspace,
     it stops with exit code 1 (workspace_exists), or with --if-missing reports the existing
     workspace's API key and exits 0.
+
+    When the console has no owner account yet, it makes one (--owner-email, owner@localhost
+    by default) and prints its sign-in URL and generated password, once; an existing owner
+    is left alone (`idmint console-accounts reset-password EMAIL` makes a new password).
+    --json adds consoleEmail, consolePassword and consoleUrl (null when no owner was made).
 
     The only command that creates a store: the data directory (mode 0700), the SQLite
     database (0600) and, unless IDMINT_MASTER_KEY is set, the master key file master.key
@@ -163,15 +179,18 @@ def init(
     from idmint.serializers import jwks_uri
 
     with open_service(create=True) as service:
+        base_url = service.settings.base_url
         existing = service.workspaces.all()
         if existing and if_missing:
+            owner = service.console.ensure_owner(owner_email)
             stdout().print(
                 f"Workspace {plain(existing[0].name)} exists (API key {existing[0].api_key}); "
                 "its auth token was shown when it was created."
             )
+            _print_owner(owner, base_url)
             return
         result = service.init_workspace(name, scopes=scopes_of(scope))
-        base_url = service.settings.base_url
+        owner = service.console.ensure_owner(owner_email)
     api_key, secret = result.workspace.api_key, result.auth_token.secret
     if as_json:
         echo_json(
@@ -182,6 +201,9 @@ def init(
                 "jwksUri": jwks_uri(result.issuer),
                 "workspaceId": result.workspace.id,
                 "scopes": result.auth_token.record.scopes.split(),
+                "consoleEmail": None if owner is None else owner.account.email,
+                "consolePassword": None if owner is None else owner.password,
+                "consoleUrl": None if owner is None else _sign_in_url(base_url),
             }
         )
         return
@@ -213,6 +235,7 @@ def init(
             "`idmint auth-tokens create ops --scope admin`, or set IDMINT_ADMIN_TOKEN.",
             highlight=False,
         )
+    _print_owner(owner, base_url)
     out.print()
     out.print("For the README's example, paste into a second terminal:")
     out.print()
@@ -229,4 +252,23 @@ def init(
         "    -H 'Content-Type: application/json' \\\n"
         f"    -d '{plain(body)}'",
         highlight=False,
+    )
+
+
+def _sign_in_url(base_url: str) -> str:
+    return f"{base_url}/console/sign-in"
+
+
+def _print_owner(owner: CreatedAccount | None, base_url: str) -> None:
+    """The console's new owner account and its password, once."""
+    if owner is None:
+        return
+    out = stdout()
+    out.print()
+    out.print(f"Created the console's owner account {plain(owner.account.email)}")
+    out.print(f"  Sign in at: {plain(_sign_in_url(base_url))}", highlight=False)
+    out.print(f"  Password:   [bold]{plain(owner.password)}[/]")
+    out.print(
+        "  [bold red]Store the password now; it is never shown again.[/] "
+        "(`idmint console-accounts reset-password EMAIL` makes a new one.)"
     )

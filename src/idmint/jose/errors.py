@@ -43,16 +43,20 @@ status (``idmint.api.errors``).
     │   ├── AuthTokenWrongWorkspaceError  auth_token_wrong_workspace
     │   ├── AuthTokenScopeError           auth_token_scope_missing
     │   ├── ScopeExceededError            auth_token_scope_exceeded
-    │   └── AdminRequiredError            admin_required
+    │   ├── AdminRequiredError            admin_required
+    │   └── SignInFailedError             sign_in_failed
     ├── RateLimitedError                  rate_limited
     ├── NotFoundError                     not_found
     │   ├── UserNotFoundError             user_not_found
-    │   └── WorkspaceNotFoundError        workspace_not_found
+    │   ├── WorkspaceNotFoundError        workspace_not_found
+    │   └── AccountNotFoundError          account_not_found
     ├── ConflictError                     conflict
     │   ├── WorkspaceExistsError          workspace_exists
     │   ├── UserExistsError               user_exists
     │   ├── EmailTakenError               email_taken
-    │   └── EmailAmbiguousError           email_ambiguous
+    │   ├── EmailAmbiguousError           email_ambiguous
+    │   ├── AccountExistsError            account_exists
+    │   └── LastOwnerError                last_owner
     ├── IdentifyError                     identify_failed
     │   ├── JwtRequiredError              jwt_required
     │   ├── OriginNotAllowedError         origin_not_allowed
@@ -75,6 +79,8 @@ from datetime import datetime
 from typing import ClassVar
 
 __all__ = [
+    "AccountExistsError",
+    "AccountNotFoundError",
     "AdminRequiredError",
     "AlgorithmMismatchError",
     "ApiKeyNotFoundError",
@@ -106,6 +112,7 @@ __all__ = [
     "InvalidTokenTypeError",
     "JwtRequiredError",
     "KeyDecryptionError",
+    "LastOwnerError",
     "MalformedTokenError",
     "MasterKeyMismatchError",
     "MasterKeyMissingError",
@@ -117,6 +124,7 @@ __all__ = [
     "RateLimitedError",
     "RetiredKeyError",
     "ScopeExceededError",
+    "SignInFailedError",
     "SigningKeyError",
     "StoreNotFoundError",
     "StoreOutdatedError",
@@ -556,6 +564,16 @@ class AdminRequiredError(CredentialError):
     code = "admin_required"
 
 
+class SignInFailedError(CredentialError):
+    """Raised when a console sign-in's email or password is wrong (which of the two is never
+    said), or the account is disabled."""
+
+    code = "sign_in_failed"
+
+    def default_message(self) -> str:
+        return "The email or the password is wrong."
+
+
 class RateLimitedError(IdmintError):
     """Raised when a caller has failed too often (guessing credentials) or a workspace has
     used its mint quota; ``retry_after`` says when to try again."""
@@ -591,6 +609,15 @@ class WorkspaceNotFoundError(NotFoundError):
     code = "workspace_not_found"
 
 
+class AccountNotFoundError(NotFoundError):
+    """Raised when no console account has the given email or id."""
+
+    code = "account_not_found"
+
+    def default_message(self) -> str:
+        return "No console account has this email."
+
+
 class ConflictError(IdmintError):
     """Raised when a record to create already exists."""
 
@@ -619,6 +646,25 @@ class EmailAmbiguousError(ConflictError):
     """Raised when minting by an email that several users held before emails became unique."""
 
     code = "email_ambiguous"
+
+
+class AccountExistsError(ConflictError):
+    """Raised when creating a console account whose email another account holds."""
+
+    code = "account_exists"
+
+    def default_message(self) -> str:
+        return "A console account with this email exists."
+
+
+class LastOwnerError(ConflictError):
+    """Raised when a change would leave the console without an owner (deleting the last one,
+    or making it a member)."""
+
+    code = "last_owner"
+
+    def default_message(self) -> str:
+        return "This is the console's last owner: make another account owner first."
 
 
 class IdentifyError(IdmintError):

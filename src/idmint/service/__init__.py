@@ -22,6 +22,7 @@ from idmint.jose.keys import MasterKey
 from idmint.jose.tokens import ABSOLUTE_MAX_LIFETIME
 from idmint.service.access import Access
 from idmint.service.audit import AuditLog
+from idmint.service.console import ConsoleAccounts, CreatedAccount, SignedIn
 from idmint.service.keys import KeyService
 from idmint.service.master_key import load_master_key, store_master_key
 from idmint.service.revocations import RevocationService
@@ -33,6 +34,8 @@ from idmint.settings import Settings
 from idmint.store import (
     AuditEvent,
     AuthToken,
+    ConsoleAccount,
+    ConsoleSession,
     Revocation,
     SigningKeyRow,
     Store,
@@ -44,11 +47,16 @@ from idmint.store import (
 __all__ = [
     "AuditEvent",
     "AuthToken",
+    "ConsoleAccount",
+    "ConsoleAccounts",
+    "ConsoleSession",
+    "CreatedAccount",
     "CreatedAuthToken",
     "IdentifiedSession",
     "Idmint",
     "InitResult",
     "Revocation",
+    "SignedIn",
     "SigningKeyRow",
     "User",
     "UserProfile",
@@ -120,6 +128,7 @@ class Idmint:
             max_lifetime=ABSOLUTE_MAX_LIFETIME.total_seconds(),
             leeway=settings.leeway_seconds,
         )
+        self.console = ConsoleAccounts(store, self.clock, self.audit, self.access, settings)
         self.tokens = TokenService(
             store,
             self.clock,

@@ -15,6 +15,10 @@ its successor; it is audited but not counted, so that it cannot block its host.
 In the audit log, unknown API keys and auth tokens (what anonymous traffic can send without
 bound) are aggregated failure events, the others one event each; each block the throttle
 starts is one event too.
+
+The console's sign-in goes through the same throttle: a failed sign-in counts for the client
+address and for ``console:<email>`` in the place of an API key (:meth:`Access.check_sign_in`,
+:meth:`Access.sign_in_failed`).
 """
 
 from __future__ import annotations
@@ -107,7 +111,34 @@ class Access:
             # A revoked, expired, foreign or under-scoped token is no guess: it is a backend
             # not yet switched to its new token, and must not block its host's other workers.
             return
-        for block in self._throttle.failed(client, api_key):
+        self._count(client, api_key, workspace_id)
+
+    # --- console sign-in ----------------------------------------------------------------------
+
+    def check_sign_in(self, client: str | None, key: str, *, known_client: bool) -> None:
+        """Whether a console sign-in may be tried: ``key`` (``console:<email>``) is counted
+        as the API key is on the API routes.
+
+        :param known_client: this address signed in to this account lately; it is spared a
+            block of the account (not of its own address), so that whoever guesses at an
+            account's password cannot lock its owner out.
+        :raises RateLimitedError: the address is blocked, or the account and the client is
+            not known.
+        """
+        by_address, by_key = self._throttle.blocked(client, key)
+        if by_address is not None:
+            raise _rate_limited(by_address, what="sign-ins")
+        if by_key is not None and not known_client:
+            raise _rate_limited(by_key, what="sign-ins")
+
+    def sign_in_failed(self, *, action: str, code: str, client: str | None, key: str) -> None:
+        """Count and audit a failed console sign-in: aggregated, as unknown credentials are
+        (anyone can cause them without bound), and one event per block it starts."""
+        self._audit.failure(action, workspace_id=None, code=code, client=client)
+        self._count(client, key, None)
+
+    def _count(self, client: str | None, key: str | None, workspace_id: str | None) -> None:
+        for block in self._throttle.failed(client, key):
             self._audit.queue(
                 "throttle.block",
                 workspace_id=workspace_id,
@@ -135,8 +166,9 @@ class Access:
             )
 
 
-def _rate_limited(retry: int) -> RateLimitedError:
-    return RateLimitedError(
-        f"Too many failed attempts from this address or with this API key: try again in {retry} s.",
-        retry_after=retry,
-    )
+def _rate_limited(retry: int, *, what: str = "") -> RateLimitedError:
+    if what:
+        message = f"Too many failed {what} from this address or for this account"
+    else:
+        message = "Too many failed attempts from this address or with this API key"
+    return RateLimitedError(f"{message}: try again in {retry} s.", retry_after=retry)

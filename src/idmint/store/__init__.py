@@ -18,7 +18,8 @@ The package, by mechanism:
 - :mod:`~idmint.store.writer`: group commit's write side (a batch as one transaction, a
   driver's failures as idmint's errors, the spill's replay), through
   :mod:`~idmint.store.bulk`, which puts a batch's rows into few statements.
-- :mod:`~idmint.store.users` and :mod:`~idmint.store.queries`: reads and admin writes.
+- :mod:`~idmint.store.users` and :mod:`~idmint.store.queries`: reads and admin writes;
+  :mod:`~idmint.store.console`: the console's accounts, memberships and sessions.
 
 :class:`Store` is these parts as one object: a class per part, each a subclass of
 :class:`~idmint.store.engine.StoreEngine`, which holds the engine and what they share (the
@@ -31,10 +32,14 @@ in the module of its mechanism, and mypy checks every part against the one base 
 
 from __future__ import annotations
 
+from idmint.store.console import ConsoleQueries
 from idmint.store.models import (
     AuditEvent,
     AuthToken,
     Base,
+    ConsoleAccount,
+    ConsoleMembership,
+    ConsoleSession,
     Organization,
     Revocation,
     Session,
@@ -55,6 +60,9 @@ __all__ = [
     "AuditRow",
     "AuthToken",
     "Base",
+    "ConsoleAccount",
+    "ConsoleMembership",
+    "ConsoleSession",
     "Organization",
     "Profile",
     "Revocation",
@@ -71,7 +79,7 @@ __all__ = [
 ]
 
 
-class Store(StoreWriter, UserQueries, StoreQueries):
+class Store(StoreWriter, UserQueries, ConsoleQueries, StoreQueries):
     """idmint's persistent state (see the module docstring for its parts).
 
     :param engine: a SQLAlchemy engine (SQLite or PostgreSQL); :meth:`open` makes one from a

@@ -17,6 +17,9 @@ __all__ = [
     "AuditEvent",
     "AuthToken",
     "Base",
+    "ConsoleAccount",
+    "ConsoleMembership",
+    "ConsoleSession",
     "Organization",
     "Revocation",
     "Session",
@@ -220,3 +223,58 @@ class AuditEvent(Base):
         Index("ix_audit_workspace_at", "workspace_id", "at"),
         Index("ix_audit_at", "at"),
     )
+
+
+class ConsoleAccount(Base):
+    """A person who signs in to the console: an ``owner`` (every workspace, and the accounts)
+    or a ``member``, who sees the workspaces of its memberships.  The password only as an
+    argon2id hash."""
+
+    __tablename__ = "console_accounts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    # The email as compared (see email_key above): unique.
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    disabled_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ConsoleMembership(Base):
+    """A member account's role in one workspace: ``admin`` (changes it) or ``viewer``."""
+
+    __tablename__ = "console_memberships"
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("console_accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_console_memberships_workspace", "workspace_id"),)
+
+
+class ConsoleSession(Base):
+    """A console sign-in.  Its id is the SHA-256 of the session secret the browser holds (the
+    secret itself is never stored), and so is its CSRF token's hash."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("console_accounts.id", ondelete="CASCADE"))
+    csrf_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    last_seen_at: Mapped[float] = mapped_column(Float)
+    # Absolute: the session ends then however busy it is (IDMINT_CONSOLE_SESSION_HOURS).
+    expires_at: Mapped[float] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(256), nullable=True)
+
+    __table_args__ = (Index("ix_console_sessions_account", "account_id"),)
