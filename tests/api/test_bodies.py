@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from idmint.api import create_app
 from idmint.api.bodies import BodyRoute, read_json
-from idmint.api.fast import FastPath
+from idmint.api.fast import FORM_PREFIX, FastPath
 from idmint.jose.errors import InvalidArgumentError
 
 from .conftest import (
@@ -334,7 +334,12 @@ def test_the_admin_api_refuses_a_bad_string_naming_the_field(backend_api: Api) -
 
 def test_every_route_reads_its_body_through_the_front(api: Api) -> None:
     routes = [route for _prefix, route in _walk(api.client.app.routes)]
-    api_routes = [route for route in routes if isinstance(route, APIRoute)]
+    # The console's pages take HTML forms, read by their own routes (idmint.console).
+    api_routes = [
+        route
+        for route in routes
+        if isinstance(route, APIRoute) and not route.path.startswith(FORM_PREFIX.rstrip("/"))
+    ]
     assert api_routes
     assert all(isinstance(route, BodyRoute) for route in api_routes), api_routes
 

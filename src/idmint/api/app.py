@@ -79,6 +79,8 @@ def create_app(
     )
     if service is not None:
         app.state.service = service
+    from idmint.console import router as console_router  # pages, outside the OpenAPI document
+
     routers = (
         mint.router,
         identify.router,
@@ -86,6 +88,7 @@ def create_app(
         admin.router,
         lifecycle.router,
         assets.router,
+        console_router,
     )
     routes = [route for router in routers for route in router.routes]
     install_error_handlers(app, routes)

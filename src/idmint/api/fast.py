@@ -2,7 +2,7 @@
 
 Every request passes one header scan here, which answers browser preflights and adds CORS
 headers (identify, sign-out, the SDK), refuses bodies over ``IDMINT_MAX_BODY_BYTES`` (413)
-and bodies declared as anything but JSON (415).  The routes that carry the load — both mints,
+and bodies declared as anything but JSON (415; the console's form posts excepted).  The routes that carry the load — both mints,
 identify and the JWKS — are then answered here, without the framework's routing, dependency
 injection and thread-pool hop.  Which routes those are comes from their FastAPI declarations
 (the endpoints marked with :func:`~idmint.api._common.fast_route`), the same declarations the
@@ -50,6 +50,8 @@ BROWSER_PATHS = frozenset({"/v1/identify", "/v1/sign-out"})
 _SDK_PREFIX = "/sdk/"  # the SDK, at its stable and its content-hashed URL
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _JSON = (b"content-type", b"application/json")
+#: Where bodies are HTML forms (the console), read by their own routes within a smaller limit.
+FORM_PREFIX = "/console/"
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -133,6 +135,9 @@ class FastPath:
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
             await self._too_large(scope, receive, send)
+            return
+        if path.startswith(FORM_PREFIX):  # the console's pages post forms, not JSON
+            await self.app(scope, self._limited(receive), send)
             return
         if method in _BODY_METHODS and not _json_or_no_body(headers, length):
             error = UnsupportedMediaTypeError(
