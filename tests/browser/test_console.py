@@ -121,3 +121,35 @@ def test_the_walk_with_the_keyboard_at_390_px(browser: Any, served: Served) -> N
         assert width <= 390, width
     finally:
         context.close()
+
+
+def test_no_serious_accessibility_violation_on_any_page(browser: Any, served: Served) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    found: dict[str, list[str]] = {}
+    try:
+        pages = ["/console/sign-in"]
+        page.goto(f"{served.base_url}/console/sign-in")
+        results = {"/console/sign-in": axe.run(page)}
+        page.get_by_label("Email").fill(served.email)
+        page.get_by_label("Password").fill(served.password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/console/workspaces")
+        for path in ("/console/workspaces", f"/console/w/{served.api_key}/settings"):
+            pages.append(path)
+            page.goto(f"{served.base_url}{path}")
+            results[path] = axe.run(page)
+        for path in pages:
+            bad = [
+                f"{v['id']} ({v['impact']})"
+                for v in results[path].response["violations"]
+                if v["impact"] in ("serious", "critical")
+            ]
+            if bad:
+                found[path] = bad
+    finally:
+        context.close()
+    assert found == {}
