@@ -179,3 +179,62 @@ def test_the_stylesheet_is_served(console: Api) -> None:
     css = console.client.get("/console/static/console.css")
     assert css.status_code == 200
     assert css.headers["content-type"].startswith("text/css")
+
+
+def test_auth_tokens_created_with_scopes_shown_once_and_revoked(console: Api) -> None:
+    _sign_in(console)
+    base = f"/console/w/{console.workspace.api_key}/auth-tokens"
+    page = console.client.get(base)
+    assert page.status_code == 200
+    token = _csrf(page.text)
+    created = console.client.post(base, data={"csrf": token, "name": "billing", "scope": ["mint"]})
+    assert created.status_code == 201
+    assert created.headers["cache-control"] == "no-store"
+    secret = re.search(r'value="(sk_[^"]+)"', created.text)
+    assert secret, created.text
+    # It mints, it is mint-only, and the page never shows it again.
+    body = console.mint_body()
+    body["data"]["authToken"] = secret.group(1)
+    assert console.client.post("/v1/auth/token/get", json=body).status_code == 200
+    assert secret.group(1) not in console.client.get(base).text
+    [record] = [
+        t
+        for t in console.idmint.workspaces.auth_tokens(console.workspace.api_key)
+        if t.name == "billing"
+    ]
+    assert record.scopes == "mint"
+    # Revoking needs the confirmation; then minting with it fails.
+    path = f"{base}/{record.id}/revoke"
+    assert console.client.post(path, data={"csrf": token}).status_code == 400
+    done = console.client.post(path, data={"csrf": token, "confirm": "yes"}, follow_redirects=False)
+    assert done.status_code == 303
+    assert console.client.post("/v1/auth/token/get", json=body).status_code == 403
+    console.idmint.audit.flush()
+    workspace = console.idmint.workspaces.get(console.workspace.api_key)
+    actors = {
+        e.action: e.actor
+        for e in console.idmint.audit.events(workspace.id)
+        if e.action.startswith("auth_token.") and e.subject == record.id
+    }
+    assert actors == {
+        "auth_token.create": "console:owner@example.com",
+        "auth_token.revoke": "console:owner@example.com",
+    }
+
+
+def test_a_viewer_walks_every_state_changing_route_and_gets_403(console: Api) -> None:
+    workspace = console.idmint.workspaces.get(console.workspace.api_key)
+    console.idmint.console.create_account(
+        "viewer@example.com", "member", password=PASSWORD, memberships={workspace.id: "viewer"}
+    )
+    _sign_in(console, "viewer@example.com")
+    token = _csrf(_settings(console).text)
+    base = f"/console/w/{console.workspace.api_key}"
+    routes = {
+        f"{base}/settings/require-jwt": {"state": "off", "confirm": "yes"},
+        f"{base}/auth-tokens": {"name": "x", "scope": "admin"},
+        f"{base}/auth-tokens/{console.workspace.token_id}/revoke": {"confirm": "yes"},
+    }
+    with console.unchanged():
+        for path, form in routes.items():
+            assert console.client.post(path, data={"csrf": token, **form}).status_code == 403, path

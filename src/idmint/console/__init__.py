@@ -29,6 +29,7 @@ from idmint.jose.errors import (
     SignInFailedError,
     WorkspaceNotFoundError,
 )
+from idmint.serializers import iso, parse_iso
 from idmint.service import Idmint
 from idmint.service.console_sessions import SignedIn
 
@@ -86,7 +87,15 @@ async def _signed_in(request: Request) -> SignedIn | None:
     return await run_in_threadpool(service.console.session, secret)
 
 
-async def _form(request: Request) -> dict[str, str]:
+class _Form(dict[str, list[str]]):
+    """A posted form: every value of each field."""
+
+    def first(self, name: str) -> str:
+        values = self.get(name)
+        return values[0] if values else ""
+
+
+async def _form(request: Request) -> _Form:
     """The fields of a form post (urlencoded, UTF-8), from this origin only.
 
     :raises _Refused: 403 for another origin, 400 for a body that is no form.
@@ -111,10 +120,10 @@ async def _form(request: Request) -> dict[str, str]:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
         raise _Refused(400, "The form is not UTF-8.") from None
-    return {name: values[0] for name, values in fields.items() if values}
+    return _Form(fields)
 
 
-async def _checked(request: Request) -> tuple[SignedIn, dict[str, str]]:
+async def _checked(request: Request) -> tuple[SignedIn, _Form]:
     """The signed-in caller and its form, its CSRF token checked.
 
     :raises _Refused: 401 without a session, 403 for a wrong or missing CSRF token.
@@ -123,7 +132,7 @@ async def _checked(request: Request) -> tuple[SignedIn, dict[str, str]]:
     signed_in = await _signed_in(request)
     if signed_in is None:
         raise _Refused(401, "Your session has ended: sign in again.")
-    if not service_of(request).console.check_csrf(signed_in, fields.get("csrf")):
+    if not service_of(request).console.check_csrf(signed_in, fields.first("csrf") or None):
         raise _Refused(403, "This form has expired or was not sent by the console.")
     return signed_in, fields
 
@@ -151,7 +160,7 @@ async def sign_in(request: Request) -> Response:
         fields = await _form(request)
     except _Refused as exc:
         return _error_page(exc)
-    email, password = fields.get("email", ""), fields.get("password", "")
+    email, password = fields.first("email"), fields.first("password")
     try:
         secret, _ = await run_in_threadpool(
             lambda: service.console.sign_in(
@@ -247,14 +256,11 @@ async def set_require_jwt(request: Request, api_key: str) -> Response:
     service = service_of(request)
     signed_in: SignedIn | None = None
     try:
-        signed_in, fields = await _checked(request)
-        workspace = await _workspace_for(request, signed_in, api_key)
-        if not service.console.can(signed_in, workspace.id, "write"):
-            raise _Refused(403, "Your role in this workspace may not change its settings.")
-        state = fields.get("state")
+        signed_in, fields, workspace = await _writer(request, api_key)
+        state = fields.first("state")
         if state not in ("on", "off"):
             raise _Refused(400, "Say on or off.")
-        if state == "off" and fields.get("confirm") != "yes":
+        if state == "off" and fields.first("confirm") != "yes":
             raise _Refused(400, "Confirm that you turn development mode on.")
     except _Refused as exc:
         return _error_page(exc, signed_in)
@@ -265,6 +271,98 @@ async def set_require_jwt(request: Request, api_key: str) -> Response:
         )
     )
     return _see(f"/console/w/{workspace.api_key}/settings?changed={state}")
+
+
+def _when(seconds: float | None) -> str | None:
+    return None if seconds is None else (iso(seconds) or "").replace("T", " ")[:16] + " UTC"
+
+
+async def _tokens_page(
+    request: Request, signed_in: SignedIn, workspace: Any, *, created: Any = None
+) -> Response:
+    service = service_of(request)
+    tokens = await run_in_threadpool(service.workspaces.auth_tokens, workspace.api_key)
+    return _page(
+        "auth_tokens.html",
+        status=201 if created is not None else 200,
+        title=f"Auth tokens · {workspace.name}",
+        signed_in=signed_in,
+        workspace=workspace,
+        tokens=tokens,
+        created=created,
+        when=_when,
+        may_write=service.console.can(signed_in, workspace.id, "write"),
+    )
+
+
+@router.get("/w/{api_key}/auth-tokens")
+async def auth_tokens_page(request: Request, api_key: str) -> Response:
+    signed_in = await _signed_in(request)
+    if signed_in is None:
+        return _see("/console/sign-in")
+    try:
+        workspace = await _workspace_for(request, signed_in, api_key)
+    except _Refused as exc:
+        return _error_page(exc, signed_in)
+    return await _tokens_page(request, signed_in, workspace)
+
+
+async def _writer(request: Request, api_key: str) -> tuple[SignedIn, _Form, Any]:
+    """The signed-in caller, its checked form and the workspace it may change.
+
+    :raises _Refused: as :func:`_checked`; 404 for a workspace it may not see, 403 for one it
+        may only read.
+    """
+    signed_in, fields = await _checked(request)
+    workspace = await _workspace_for(request, signed_in, api_key)
+    if not service_of(request).console.can(signed_in, workspace.id, "write"):
+        raise _Refused(403, "Your role in this workspace may not change it.")
+    return signed_in, fields, workspace
+
+
+@router.post("/w/{api_key}/auth-tokens")
+async def create_auth_token(request: Request, api_key: str) -> Response:
+    service = service_of(request)
+    try:
+        signed_in, fields, workspace = await _writer(request, api_key)
+        name = fields.first("name").strip()
+        if not 1 <= len(name) <= 200:
+            raise _Refused(400, "Give the token a name of 1 to 200 characters.")
+        expires = fields.first("expires")
+        expires_at = parse_iso(f"{expires}T00:00:00Z", field="expires") if expires else None
+        created = await run_in_threadpool(
+            lambda: service.workspaces.create_auth_token(
+                workspace.api_key,
+                name,
+                actor=service.console.actor(signed_in.account),
+                expires_at=expires_at,
+                scopes=tuple(fields.get("scope", [])),
+            )
+        )
+    except _Refused as exc:
+        return _error_page(exc)
+    except IdmintError as exc:
+        return _error_page(_Refused(400, exc.message))
+    return await _tokens_page(request, signed_in, workspace, created=created)
+
+
+@router.post("/w/{api_key}/auth-tokens/{token_id}/revoke")
+async def revoke_auth_token(request: Request, api_key: str, token_id: str) -> Response:
+    service = service_of(request)
+    try:
+        signed_in, fields, workspace = await _writer(request, api_key)
+        if fields.first("confirm") != "yes":
+            raise _Refused(400, "Confirm the revocation: the token stops minting at once.")
+        await run_in_threadpool(
+            lambda: service.workspaces.revoke_auth_token(
+                workspace.api_key, token_id[:64], actor=service.console.actor(signed_in.account)
+            )
+        )
+    except _Refused as exc:
+        return _error_page(exc)
+    except NotFoundError:
+        return _error_page(_Refused(404, "No such auth token."))
+    return _see(f"/console/w/{workspace.api_key}/auth-tokens")
 
 
 @router.get("/static/console.css")
