@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from idmint.api.schemas import PRINTABLE, VISIBLE, Email, Id, Name, Strict
 
@@ -180,6 +180,16 @@ class UpdateUser(Strict):
 
 class RevocationCreate(Strict):
     """Exactly one of ``jti``, ``userId``, ``organizationId``."""
+
+    model_config = ConfigDict(
+        # For the document: the handler counts the members that are not null.
+        json_schema_extra={
+            "oneOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in ("jti", "userId", "organizationId")
+            ]
+        }
+    )
 
     jti: Id | None = Field(None, description="Revoke this one token.")
     userId: Id | None = Field(None, description="Revoke every token of this user issued until now.")

@@ -120,7 +120,7 @@ async def _mint_by_user_id_fast(
 @router.post(
     "/v1/auth/token/get",
     response_model=MintResponse,
-    responses=errors(401, 429, 403, 404),
+    responses=errors(401, 429, 403, 404, 409),
     summary="Mint by user id (API key and auth token in the body)",
 )
 @fast_route(_mint_by_user_id_fast)
@@ -169,7 +169,7 @@ async def _mint_by_email_fast(
 @router.post(
     "/api/v1/tokens",
     response_model=TokenForEmailResponse,
-    responses=errors(401, 429, 403, 404),
+    responses=errors(401, 429, 403, 404, 409),
     summary="Mint by email, for an existing user (API key and auth token in Authorization)",
 )
 @fast_route(_mint_by_email_fast)

@@ -62,7 +62,16 @@ def _email(value: str) -> str:
         raise PydanticCustomError("invalid_email", "not a valid email address") from None
 
 
-Email = Annotated[str, Field(min_length=1, max_length=320), AfterValidator(_email)]
+# check_email's rule, stated for the document only (the check stays check_email's, whose error
+# is invalid_email): one @, a dot in the domain, no space or control character, with Python's
+# \s spelled out so that every regex dialect reads the pattern alike.
+_EMAIL_CHAR = r"[^@\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_EMAIL_PATTERN = rf"^{_EMAIL_CHAR}+@{_EMAIL_CHAR}+\.{_EMAIL_CHAR}+$"
+Email = Annotated[
+    str,
+    Field(min_length=1, max_length=320, json_schema_extra={"pattern": _EMAIL_PATTERN}),
+    AfterValidator(_email),
+]
 
 _MAX_DEPTH = 8
 _MAX_SAFE_INT = 2**53
