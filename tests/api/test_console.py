@@ -234,7 +234,69 @@ def test_a_viewer_walks_every_state_changing_route_and_gets_403(console: Api) ->
         f"{base}/settings/require-jwt": {"state": "off", "confirm": "yes"},
         f"{base}/auth-tokens": {"name": "x", "scope": "admin"},
         f"{base}/auth-tokens/{console.workspace.token_id}/revoke": {"confirm": "yes"},
+        f"{base}/keys/rotate": {"when": "now"},
+        f"{base}/revocations": {"kind": "user", "value": "user-1"},
     }
     with console.unchanged():
         for path, form in routes.items():
             assert console.client.post(path, data={"csrf": token, **form}).status_code == 403, path
+
+
+def test_keys_rotate_and_a_users_tokens_revoked_from_the_console(console: Api) -> None:
+    _sign_in(console)
+    base = f"/console/w/{console.workspace.api_key}"
+    page = console.client.get(f"{base}/keys")
+    assert page.status_code == 200
+    assert "active" in page.text
+    token = _csrf(page.text)
+    before = {
+        k["kid"]
+        for k in console.client.get(f"/w/{console.workspace.api_key}/.well-known/jwks.json").json()[
+            "keys"
+        ]
+    }
+    assert (
+        console.client.post(f"{base}/keys/rotate", data={"csrf": token, "when": "soon"}).status_code
+        == 400
+    )
+    rotated = console.client.post(
+        f"{base}/keys/rotate", data={"csrf": token, "when": "later"}, follow_redirects=False
+    )
+    assert rotated.status_code == 303
+    after = {
+        k["kid"]
+        for k in console.client.get(f"/w/{console.workspace.api_key}/.well-known/jwks.json").json()[
+            "keys"
+        ]
+    }
+    assert len(after - before) == 1  # published before it signs
+    assert "next" in console.client.get(f"{base}/keys").text
+
+    # The guide: revoke a user's tokens, and identify answers token_revoked.
+    minted = console.token(user_id="user-1")
+    assert (
+        console.identify(
+            {"userId": "user-1", "organizationId": "org-1", "email": "ann@example.com"}, minted
+        ).status_code
+        == 200
+    )
+    console.clock.advance(1)
+    revoked = console.client.post(
+        f"{base}/revocations",
+        data={"csrf": token, "kind": "user", "value": "user-1", "reason": "laptop stolen"},
+        follow_redirects=False,
+    )
+    assert revoked.status_code == 303
+    answer = console.identify(
+        {"userId": "user-1", "organizationId": "org-1", "email": "ann@example.com"}, minted
+    )
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "token_revoked"
+    listed = console.client.get(f"{base}/revocations").text
+    assert "laptop stolen" in listed
+    assert (
+        console.client.post(
+            f"{base}/revocations", data={"csrf": token, "kind": "everyone", "value": "x"}
+        ).status_code
+        == 400
+    )

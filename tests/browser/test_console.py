@@ -138,7 +138,14 @@ def test_no_serious_accessibility_violation_on_any_page(browser: Any, served: Se
         page.get_by_label("Password").fill(served.password)
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url("**/console/workspaces")
-        for path in ("/console/workspaces", f"/console/w/{served.api_key}/settings"):
+        workspace = f"/console/w/{served.api_key}"
+        for path in (
+            "/console/workspaces",
+            f"{workspace}/settings",
+            f"{workspace}/auth-tokens",
+            f"{workspace}/keys",
+            f"{workspace}/revocations",
+        ):
             pages.append(path)
             page.goto(f"{served.base_url}{path}")
             results[path] = axe.run(page)

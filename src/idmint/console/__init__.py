@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from idmint.api._common import client_of, service_of
 from idmint.console import auth_tokens as _auth_tokens  # noqa: F401 - registers its pages
+from idmint.console import keys as _keys  # noqa: F401 - registers its pages
 from idmint.console._shared import (
     HERE,
     Refused,
