@@ -300,3 +300,16 @@ def test_keys_rotate_and_a_users_tokens_revoked_from_the_console(console: Api) -
         ).status_code
         == 400
     )
+
+
+def test_the_overview_has_ready_to_paste_examples_without_secrets(console: Api) -> None:
+    _sign_in(console)
+    page = console.client.get(f"/console/w/{console.workspace.api_key}")
+    assert page.status_code == 200
+    issuer = console.idmint.settings.issuer_for(console.workspace.api_key)
+    assert f"{issuer}/.well-known/jwks.json" in page.text
+    assert f"{issuer}/.well-known/openid-configuration" in page.text
+    assert "/v1/auth/token/get" in page.text
+    assert "/api/v1/tokens" in page.text
+    assert f'apiKey: "{console.workspace.api_key}"' in page.text
+    assert console.workspace.secret not in page.text  # the secret is $AUTH_TOKEN

@@ -141,6 +141,7 @@ def test_no_serious_accessibility_violation_on_any_page(browser: Any, served: Se
         workspace = f"/console/w/{served.api_key}"
         for path in (
             "/console/workspaces",
+            workspace,
             f"{workspace}/settings",
             f"{workspace}/auth-tokens",
             f"{workspace}/keys",

@@ -114,6 +114,26 @@ async def workspaces(request: Request) -> Response:
     return page("workspaces.html", title="Workspaces", signed_in=signed_in, workspaces=listed)
 
 
+@router.get("/w/{api_key}")
+async def overview(request: Request, api_key: str) -> Response:
+    signed_in = await signed_in_of(request)
+    if signed_in is None:
+        return see("/console/sign-in")
+    service = service_of(request)
+    try:
+        workspace = await workspace_for(request, signed_in, api_key)
+    except Refused as exc:
+        return error_page(exc, signed_in)
+    return page(
+        "overview.html",
+        title=workspace.name,
+        signed_in=signed_in,
+        workspace=workspace,
+        issuer=service.settings.issuer_for(workspace.api_key),
+        base_url=service.settings.base_url,
+    )
+
+
 @router.get("/w/{api_key}/settings")
 async def settings_page(request: Request, api_key: str) -> Response:
     signed_in = await signed_in_of(request)
