@@ -368,7 +368,9 @@ def test_the_csrf_token_is_the_sessions_own(idmint: Idmint, owner: str) -> None:
     assert not idmint.console.check_csrf(signed_in, other.csrf_token)
     assert not idmint.console.check_csrf(signed_in, "")
     assert not idmint.console.check_csrf(signed_in, None)
-    assert not idmint.console.check_csrf(signed_in, signed_in.csrf_token[:-1] + "0")
+    token = signed_in.csrf_token
+    flipped = token[:-1] + ("1" if token[-1] == "0" else "0")  # one character changed
+    assert not idmint.console.check_csrf(signed_in, flipped)
 
 
 # --- roles --------------------------------------------------------------------------------------
