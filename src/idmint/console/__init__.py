@@ -26,10 +26,10 @@ from idmint.console._shared import (
     form,
     https,
     page,
+    reader,
     router,
     see,
     signed_in_of,
-    workspace_for,
     writer,
 )
 from idmint.jose.errors import IdmintError, RateLimitedError, SignInFailedError
@@ -116,14 +116,11 @@ async def workspaces(request: Request) -> Response:
 
 @router.get("/w/{api_key}")
 async def overview(request: Request, api_key: str) -> Response:
-    signed_in = await signed_in_of(request)
-    if signed_in is None:
-        return see("/console/sign-in")
+    found = await reader(request, api_key)
+    if isinstance(found, Response):
+        return found
+    signed_in, workspace = found
     service = service_of(request)
-    try:
-        workspace = await workspace_for(request, signed_in, api_key)
-    except Refused as exc:
-        return error_page(exc, signed_in)
     return page(
         "overview.html",
         title=workspace.name,
@@ -136,14 +133,11 @@ async def overview(request: Request, api_key: str) -> Response:
 
 @router.get("/w/{api_key}/settings")
 async def settings_page(request: Request, api_key: str) -> Response:
-    signed_in = await signed_in_of(request)
-    if signed_in is None:
-        return see("/console/sign-in")
+    found = await reader(request, api_key)
+    if isinstance(found, Response):
+        return found
+    signed_in, workspace = found
     service = service_of(request)
-    try:
-        workspace = await workspace_for(request, signed_in, api_key)
-    except Refused as exc:
-        return error_page(exc, signed_in)
     notice = {"on": "Require JWT Token is on.", "off": "Require JWT Token is off."}.get(
         request.query_params.get("changed", "")
     )

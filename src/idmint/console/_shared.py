@@ -137,6 +137,18 @@ def when(seconds: float | None) -> str | None:
     return None if seconds is None else (iso(seconds) or "").replace("T", " ")[:16] + " UTC"
 
 
+async def reader(request: Request, api_key: str) -> tuple[SignedIn, Any] | Response:
+    """The signed-in caller and the workspace it may read, or the answer to send instead:
+    to sign-in without a session, the error page for a workspace it may not see."""
+    signed_in = await signed_in_of(request)
+    if signed_in is None:
+        return see("/console/sign-in")
+    try:
+        return signed_in, await workspace_for(request, signed_in, api_key)
+    except Refused as exc:
+        return error_page(exc, signed_in)
+
+
 async def writer(request: Request, api_key: str) -> tuple[SignedIn, Form, Any]:
     """The signed-in caller, its checked form and the workspace it may change.
 

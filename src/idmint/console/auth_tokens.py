@@ -13,11 +13,10 @@ from idmint.console._shared import (
     Refused,
     error_page,
     page,
+    reader,
     router,
     see,
-    signed_in_of,
     when,
-    workspace_for,
     writer,
 )
 from idmint.jose.errors import IdmintError, NotFoundError
@@ -45,13 +44,10 @@ async def _tokens_page(
 
 @router.get("/w/{api_key}/auth-tokens")
 async def auth_tokens_page(request: Request, api_key: str) -> Response:
-    signed_in = await signed_in_of(request)
-    if signed_in is None:
-        return see("/console/sign-in")
-    try:
-        workspace = await workspace_for(request, signed_in, api_key)
-    except Refused as exc:
-        return error_page(exc, signed_in)
+    found = await reader(request, api_key)
+    if isinstance(found, Response):
+        return found
+    signed_in, workspace = found
     return await _tokens_page(request, signed_in, workspace)
 
 

@@ -12,10 +12,9 @@ from idmint.console._shared import (
     Refused,
     error_page,
     page,
+    reader,
     router,
     see,
-    signed_in_of,
-    workspace_for,
     writer,
 )
 from idmint.jose.errors import IdmintError
@@ -26,14 +25,11 @@ _KINDS = ("user", "organization", "jti")
 
 @router.get("/w/{api_key}/keys")
 async def keys_page(request: Request, api_key: str) -> Response:
-    signed_in = await signed_in_of(request)
-    if signed_in is None:
-        return see("/console/sign-in")
+    found = await reader(request, api_key)
+    if isinstance(found, Response):
+        return found
+    signed_in, workspace = found
     service = service_of(request)
-    try:
-        workspace = await workspace_for(request, signed_in, api_key)
-    except Refused as exc:
-        return error_page(exc, signed_in)
 
     def described() -> list[dict[str, object]]:
         service.keys.maintain(workspace)
@@ -74,14 +70,11 @@ async def rotate(request: Request, api_key: str) -> Response:
 
 @router.get("/w/{api_key}/revocations")
 async def revocations_page(request: Request, api_key: str) -> Response:
-    signed_in = await signed_in_of(request)
-    if signed_in is None:
-        return see("/console/sign-in")
+    found = await reader(request, api_key)
+    if isinstance(found, Response):
+        return found
+    signed_in, workspace = found
     service = service_of(request)
-    try:
-        workspace = await workspace_for(request, signed_in, api_key)
-    except Refused as exc:
-        return error_page(exc, signed_in)
     rows = await run_in_threadpool(service.revocations.live, workspace)
     return page(
         "revocations.html",
